@@ -1,0 +1,132 @@
+/**
+ * In-memory task queue with SQS's delivery semantics that matter here: delays, a visibility
+ * timeout with redelivery, receive counts, redrive to a DLQ after `maxReceiveCount`, and
+ * optional duplicate delivery (standard queues deliver at least once). For tests only.
+ */
+import { encodeTask, type OutgoingTask } from '../../domain/tasks.ts';
+import type { Clock } from '../../ports/clock.ts';
+import type { IncomingMessage, TaskQueue } from '../../ports/task-queue.ts';
+
+interface StoredMessage {
+  readonly messageId: string;
+  readonly body: string;
+  visibleAt: number;
+  receiveCount: number;
+}
+
+/** A message in the dead-letter queue, with why it is there. */
+export interface DeadLetter {
+  readonly body: string;
+  readonly reason: string;
+}
+
+/** A received message and the receipt to settle it with. */
+export interface Received extends IncomingMessage {
+  readonly receipt: string;
+}
+
+/** Options of the in-memory queue. */
+export interface MemoryQueueOptions {
+  readonly visibilityTimeoutSeconds?: number;
+  /** Deliveries before a message is moved to the DLQ (SQS redrive policy). */
+  readonly maxReceiveCount?: number;
+  /** Probability that a sent message is enqueued twice. */
+  readonly duplicateRate?: number;
+  readonly random?: () => number;
+}
+
+/** An SQS-like queue in process memory. */
+export class MemoryTaskQueue implements TaskQueue {
+  private messages: StoredMessage[] = [];
+  private readonly inFlight = new Map<string, StoredMessage>();
+  readonly deadLetters: DeadLetter[] = [];
+  /** Every task body ever sent, in order (duplicates made by the queue excluded). */
+  readonly sent: string[] = [];
+  private nextId = 1;
+  private readonly options: Required<MemoryQueueOptions>;
+  private readonly clock: Clock;
+
+  constructor(clock: Clock, options: MemoryQueueOptions = {}) {
+    this.clock = clock;
+    this.options = {
+      visibilityTimeoutSeconds: 30,
+      maxReceiveCount: 1_000,
+      duplicateRate: 0,
+      random: Math.random,
+      ...options,
+    };
+  }
+
+  async send(tasks: readonly OutgoingTask[]): Promise<void> {
+    for (const { task, delaySeconds } of tasks) {
+      const body = encodeTask(task);
+      this.sent.push(body);
+      const copies = this.options.random() < this.options.duplicateRate ? 2 : 1;
+      for (let i = 0; i < copies; i++) this.sendRaw(body, delaySeconds ?? 0);
+    }
+  }
+
+  /** Enqueues a raw body (a malformed message in tests, for instance). */
+  sendRaw(body: string, delaySeconds = 0): void {
+    this.messages.push({
+      messageId: `m-${this.nextId++}`,
+      body,
+      visibleAt: this.clock.now() + delaySeconds * 1000,
+      receiveCount: 0,
+    });
+  }
+
+  async deadLetter(body: string, reason: string): Promise<void> {
+    this.deadLetters.push({ body, reason });
+  }
+
+  /** Receives up to `max` visible messages, oldest-visible first, hiding them for the timeout. */
+  receive(max = 10): Received[] {
+    const now = this.clock.now();
+    const out: Received[] = [];
+    for (const m of [...this.messages].sort((a, b) => a.visibleAt - b.visibleAt)) {
+      if (out.length >= max || m.visibleAt > now) continue;
+      if (m.receiveCount >= this.options.maxReceiveCount) {
+        this.remove(m);
+        this.deadLetters.push({ body: m.body, reason: 'maxReceiveCount exceeded' });
+        continue;
+      }
+      m.receiveCount += 1;
+      m.visibleAt = now + this.options.visibilityTimeoutSeconds * 1000;
+      const receipt = `${m.messageId}#${m.receiveCount}`;
+      this.inFlight.set(receipt, m);
+      out.push({ messageId: m.messageId, body: m.body, receiveCount: m.receiveCount, receipt });
+    }
+    return out;
+  }
+
+  /** Deletes a received message; a stale receipt (redelivered since) is ignored, as in SQS. */
+  ack(receipt: string): void {
+    const m = this.inFlight.get(receipt);
+    this.inFlight.delete(receipt);
+    if (m) this.remove(m);
+  }
+
+  /** Makes a received message visible again after `delaySeconds`. */
+  retryLater(receipt: string, delaySeconds: number): void {
+    const m = this.inFlight.get(receipt);
+    this.inFlight.delete(receipt);
+    if (m) m.visibleAt = this.clock.now() + delaySeconds * 1000;
+  }
+
+  /** Messages waiting or in flight. */
+  depth(): number {
+    return this.messages.length;
+  }
+
+  /** When the next message becomes visible, or `undefined` when the queue is empty. */
+  nextVisibleAt(): number | undefined {
+    return this.messages.length === 0
+      ? undefined
+      : Math.min(...this.messages.map((m) => m.visibleAt));
+  }
+
+  private remove(m: StoredMessage): void {
+    this.messages = this.messages.filter((x) => x !== m);
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Environment-variable names shared by the CDK app (which sets them) and the runtime (which
+ * reads them through `functions/`), and the pure mapping from an environment to a raw config.
+ */
+import * as z from 'zod';
+import {
+  ConfigError,
+  type ConfigProblem,
+  configSchema,
+  type HousekeeperConfig,
+  parseConfig,
+} from './schema.ts';
+
+/** Names of the environment variables the functions read. */
+export const ENV = {
+  /** The whole configuration as JSON; per-option variables override it. */
+  config: 'HOUSEKEEPER_CONFIG',
+  tableName: 'HOUSEKEEPER_TABLE_NAME',
+  queueUrl: 'HOUSEKEEPER_QUEUE_URL',
+  deadLetterQueueUrl: 'HOUSEKEEPER_DLQ_URL',
+  credentialsSecretArn: 'HOUSEKEEPER_CREDENTIALS_SECRET_ARN',
+  dynamodbEndpoint: 'HOUSEKEEPER_DYNAMODB_ENDPOINT',
+  sqsEndpoint: 'HOUSEKEEPER_SQS_ENDPOINT',
+  logLevel: 'POWERTOOLS_LOG_LEVEL',
+  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
+  serviceName: 'POWERTOOLS_SERVICE_NAME',
+} as const;
+
+const PREFIX = 'HOUSEKEEPER_';
+const RESERVED = new Set<string>(Object.values(ENV));
+
+type Kind = 'number' | 'boolean' | 'list' | 'string';
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s: z.ZodType = schema;
+  for (;;) {
+    if (s instanceof z.ZodDefault || s instanceof z.ZodOptional) {
+      s = s.unwrap() as z.ZodType;
+    } else if (s instanceof z.ZodPipe) {
+      s = s.in as z.ZodType;
+    } else {
+      return s;
+    }
+  }
+}
+
+function kindOf(schema: z.ZodType): Kind {
+  const s = unwrap(schema);
+  if (s instanceof z.ZodNumber) return 'number';
+  if (s instanceof z.ZodBoolean) return 'boolean';
+  if (s instanceof z.ZodArray) return 'list';
+  return 'string';
+}
+
+/** Every option as a dotted field name with its kind, e.g. `openstack.flavor_id`. */
+function optionFields(): Map<string, Kind> {
+  const fields = new Map<string, Kind>();
+  for (const [key, schema] of Object.entries(configSchema.shape)) {
+    const inner = unwrap(schema as z.ZodType);
+    if (inner instanceof z.ZodObject) {
+      for (const [sub, subSchema] of Object.entries(inner.shape)) {
+        fields.set(`${key}.${sub}`, kindOf(subSchema as z.ZodType));
+      }
+    } else {
+      fields.set(key, kindOf(schema as z.ZodType));
+    }
+  }
+  return fields;
+}
+
+/** The environment variable that sets an option: `openstack.flavor_id` → `HOUSEKEEPER_OPENSTACK_FLAVOR_ID`. */
+export function envNameOf(field: string): string {
+  return PREFIX + field.replace('.', '_').toUpperCase();
+}
+
+function coerce(kind: Kind, text: string): unknown {
+  switch (kind) {
+    case 'number': {
+      const n = Number(text);
+      return text.trim() !== '' && Number.isFinite(n) ? n : text;
+    }
+    case 'boolean':
+      return text === 'true' ? true : text === 'false' ? false : text;
+    case 'list':
+      return text.trim() === ''
+        ? []
+        : text
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '');
+    default:
+      return text;
+  }
+}
+
+function setAt(target: Record<string, unknown>, field: string, value: unknown): void {
+  const [head, tail] = field.split('.') as [string, string | undefined];
+  if (tail === undefined) {
+    target[head] = value;
+    return;
+  }
+  const section = target[head];
+  const obj =
+    section && typeof section === 'object' && !Array.isArray(section)
+      ? (section as Record<string, unknown>)
+      : {};
+  obj[tail] = value;
+  target[head] = obj;
+}
+
+/**
+ * Reads a configuration from environment variables: `HOUSEKEEPER_CONFIG` (JSON) first, then one
+ * `HOUSEKEEPER_<OPTION>` variable per option on top. Takes the environment as an argument so
+ * that only `functions/` touches `process.env`.
+ * @throws ConfigError naming every bad variable and value.
+ */
+export function configFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+  base: Record<string, unknown> = {},
+): HousekeeperConfig {
+  const problems: ConfigProblem[] = [];
+  let raw: Record<string, unknown> = structuredClone(base);
+  const sources: Record<string, string> = {};
+  const json = env[ENV.config];
+  if (json !== undefined && json.trim() !== '') {
+    try {
+      const parsed: unknown = JSON.parse(json);
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+        problems.push({ field: ENV.config, value: json, rule: 'must be a JSON object' });
+      } else {
+        raw = { ...raw, ...(parsed as Record<string, unknown>) };
+      }
+    } catch {
+      problems.push({ field: ENV.config, value: json, rule: 'must be valid JSON' });
+    }
+  }
+  const fields = optionFields();
+  const byEnvName = new Map(
+    [...fields].map(([field, kind]) => [envNameOf(field), { field, kind }]),
+  );
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(PREFIX) || RESERVED.has(name) || value === undefined) continue;
+    const option = byEnvName.get(name);
+    if (!option) {
+      problems.push({ field: name, value, rule: 'is not a known option variable' });
+      continue;
+    }
+    setAt(raw, option.field, coerce(option.kind, value));
+    sources[option.field] = name;
+  }
+  if (problems.length > 0) {
+    // Report the variables we could not even read together with every field problem.
+    try {
+      parseConfig(raw, sources);
+    } catch (error) {
+      if (error instanceof ConfigError) problems.push(...error.problems);
+      else throw error;
+    }
+    throw new ConfigError(problems);
+  }
+  return parseConfig(raw, sources);
+}
+
+/** Every option with its environment variable name, for docs and the CDK app. */
+export function optionEnvNames(): Array<{ field: string; env: string }> {
+  return [...optionFields().keys()].map((field) => ({ field, env: envNameOf(field) }));
+}

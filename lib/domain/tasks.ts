@@ -1,0 +1,76 @@
+/**
+ * Task messages between the planner and the executors. Each body carries a schema version and
+ * is validated on receipt; a body that does not parse is a {@link MalformedTaskError}.
+ */
+import * as z from 'zod';
+import { MalformedTaskError } from './errors.ts';
+
+/** The schema version written into every message body. */
+export const TASK_SCHEMA_VERSION = 1;
+
+const recordTask = z.strictObject({
+  v: z.literal(TASK_SCHEMA_VERSION),
+  type: z.enum(['CREATE', 'CHECK', 'REMOVE', 'PRESERVE']),
+  taskId: z.string().min(1),
+  issuedAt: z.number().int().nonnegative(),
+  amphoraId: z.string().min(1),
+  /** The record version the task was issued against; any other version makes it stale. */
+  version: z.number().int().positive(),
+});
+
+const sweepTask = z.strictObject({
+  v: z.literal(TASK_SCHEMA_VERSION),
+  type: z.literal('SWEEP'),
+  taskId: z.string().min(1),
+  issuedAt: z.number().int().nonnegative(),
+});
+
+const taskSchema = z.discriminatedUnion('type', [recordTask, sweepTask]);
+
+/** A task on one amphora record. */
+export type RecordTask = z.output<typeof recordTask>;
+/** The orphan sweep. */
+export type SweepTask = z.output<typeof sweepTask>;
+/** Any task message. */
+export type Task = z.output<typeof taskSchema>;
+
+/** A task to send, with an optional delivery delay. */
+export interface OutgoingTask {
+  readonly task: Task;
+  readonly delaySeconds?: number;
+}
+
+/** Serialises a task to a message body. */
+export function encodeTask(task: Task): string {
+  return JSON.stringify(task);
+}
+
+/**
+ * Parses and validates a message body.
+ * @throws MalformedTaskError saying what is wrong, without echoing more than 200 characters.
+ */
+export function decodeTask(body: string): Task {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (error) {
+    throw new MalformedTaskError(`task body is not JSON: ${preview(body)}`, { cause: error });
+  }
+  if (json && typeof json === 'object' && 'v' in json && json.v !== TASK_SCHEMA_VERSION) {
+    throw new MalformedTaskError(
+      `task schema version ${JSON.stringify(json.v)} is not supported (expected ${TASK_SCHEMA_VERSION}): ${preview(body)}`,
+    );
+  }
+  const result = taskSchema.safeParse(json);
+  if (!result.success) {
+    const why = result.error.issues
+      .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
+      .join('; ');
+    throw new MalformedTaskError(`task body is invalid (${why}): ${preview(body)}`);
+  }
+  return result.data;
+}
+
+function preview(body: string): string {
+  return body.length > 200 ? `${JSON.stringify(body.slice(0, 200))}...` : JSON.stringify(body);
+}

@@ -1,0 +1,33 @@
+/**
+ * The task queue: the planner and executors send tasks; the consuming edge (the Lambda event
+ * source, or the local poller) delivers them to `executeMessage` and applies its disposition.
+ */
+import type { OutgoingTask } from '../domain/tasks.ts';
+
+/** The sending side of the task queue. */
+export interface TaskQueue {
+  /**
+   * Sends tasks (the adapter batches them). Resolves only when every task was accepted.
+   * @throws TaskSendError listing the tasks that could not be sent.
+   */
+  send(tasks: readonly OutgoingTask[]): Promise<void>;
+  /** Moves a message body straight to the dead-letter queue, with the reason as an attribute. */
+  deadLetter(body: string, reason: string): Promise<void>;
+}
+
+/** A delivered message, as the executor sees it. */
+export interface IncomingMessage {
+  readonly messageId: string;
+  readonly body: string;
+  /** 1 on first delivery; SQS's ApproximateReceiveCount. */
+  readonly receiveCount: number;
+}
+
+/** What the consuming edge must do with a message after the executor handled it. */
+export type Disposition =
+  /** Delete it: done, or stale, or recorded as failed. */
+  | { readonly kind: 'ack' }
+  /** Leave it for redelivery after `delaySeconds` (SQS: change its visibility). */
+  | { readonly kind: 'retry'; readonly delaySeconds: number; readonly reason: string }
+  /** Move it to the dead-letter queue now, then delete it. */
+  | { readonly kind: 'dead-letter'; readonly reason: string };
