@@ -120,7 +120,7 @@ export const configSchema = z.strictObject({
   create_backoff_initial: seconds(1, DAY).default(60),
   create_backoff_max: seconds(1, 7 * DAY).default(3_600),
   orphan_sweep_interval: seconds(60, 7 * DAY).default(600),
-  orphan_grace_period: seconds(0, 7 * DAY).default(1_800),
+  orphan_grace_period: seconds(60, 7 * DAY).default(1_800),
   task_timeout: seconds(60, DAY).default(900),
   task_max_attempts: int({ min: 1, max: 100 }).default(5),
   delete_max_attempts: int({ min: 1, max: 100 }).default(5),

@@ -149,3 +149,6 @@ export class TaskSendError extends HousekeeperError {
     this.failedTaskIds = failedTaskIds;
   }
 }
+
+/** An operator action that does not apply to the amphora as it stands. */
+export class OperatorActionError extends HousekeeperError {}

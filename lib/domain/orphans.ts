@@ -57,7 +57,12 @@ export function planOrphans(input: {
     const record = server.amphoraId ? input.records.get(server.amphoraId) : undefined;
     if (record?.state === 'DELETED') zombies.add(record.id);
     const previous = marks.get(server.id);
-    if (previous && input.now - previous.firstSeenAt >= input.graceMs) {
+    // Removal needs an earlier sweep's sighting as well as this one, and the grace period.
+    if (
+      previous &&
+      previous.lastSeenAt < input.now &&
+      input.now - previous.firstSeenAt >= input.graceMs
+    ) {
       remove.push({
         serverId: server.id,
         ...(server.amphoraId !== undefined ? { amphoraId: server.amphoraId } : {}),

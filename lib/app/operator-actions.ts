@@ -1,0 +1,174 @@
+/**
+ * Use cases for operators and other control-plane modules: claim a spare, hand an amphora back,
+ * flag it failed, ask for it to be preserved, retry one that needs an operator. Each is a
+ * conditional write on the record's version; a lost race is reported, never overwritten.
+ */
+import {
+  type AmphoraRecord,
+  type AmphoraState,
+  canTransition,
+  type PendingTask,
+  transition,
+  update,
+} from '../domain/amphora.ts';
+import {
+  AmphoraNotFoundError,
+  OperatorActionError,
+  VersionConflictError,
+} from '../domain/errors.ts';
+import { needsOperator } from '../domain/planner.ts';
+import { TASK_SCHEMA_VERSION } from '../domain/tasks.ts';
+import type { Clock, IdSource } from '../ports/clock.ts';
+import type { PoolStore } from '../ports/pool-store.ts';
+import type { TaskQueue } from '../ports/task-queue.ts';
+
+/** What the operator actions need. */
+export interface OperatorDeps {
+  readonly store: PoolStore;
+  readonly queue: TaskQueue;
+  readonly clock: Clock;
+  readonly newId: IdSource;
+}
+
+function task(type: PendingTask['type'], now: number): PendingTask {
+  return { type, issuedAt: now, reissues: 0, polls: 0 };
+}
+
+async function load(deps: OperatorDeps, amphoraId: string): Promise<AmphoraRecord> {
+  const record = await deps.store.get(amphoraId);
+  if (!record) throw new AmphoraNotFoundError(amphoraId);
+  return record;
+}
+
+async function sendTaskOf(deps: OperatorDeps, record: AmphoraRecord): Promise<void> {
+  if (!record.task) return;
+  await deps.queue.send([
+    {
+      task: {
+        v: TASK_SCHEMA_VERSION,
+        type: record.task.type,
+        taskId: deps.newId(),
+        issuedAt: record.task.issuedAt,
+        amphoraId: record.id,
+        version: record.version,
+      },
+    },
+  ]);
+}
+
+/**
+ * Moves one record with a conditional write, then sends its new task if it has one.
+ * @throws AmphoraNotFoundError, IllegalTransitionError, VersionConflictError
+ */
+async function move(
+  deps: OperatorDeps,
+  amphoraId: string,
+  to: AmphoraState,
+  reason: string,
+  patch: (now: number) => Parameters<typeof transition>[2]['patch'],
+): Promise<AmphoraRecord> {
+  const record = await load(deps, amphoraId);
+  const now = deps.clock.now();
+  const next = transition(record, to, { now, reason, patch: patch(now) });
+  await deps.store.update(next, record.version);
+  await sendTaskOf(deps, next);
+  return next;
+}
+
+/**
+ * Claims a READY spare (oldest first, in `zone` when given) for a load balancer: READY →
+ * ALLOCATED. Two concurrent claims never get the same amphora; the loser tries the next one.
+ * @returns the claimed record, or `undefined` when no spare is ready.
+ */
+export async function claimSpare(
+  deps: OperatorDeps,
+  options: { readonly zone?: string } = {},
+): Promise<AmphoraRecord | undefined> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const candidates = await deps.store.listByState('READY', {
+      ...(options.zone !== undefined ? { zone: options.zone } : {}),
+      limit: 10,
+    });
+    if (candidates.length === 0) return undefined;
+    for (const record of candidates) {
+      const next = transition(record, 'ALLOCATED', {
+        now: deps.clock.now(),
+        reason: 'CLAIMED',
+      });
+      try {
+        await deps.store.update(next, record.version);
+        return next;
+      } catch (error) {
+        if (!(error instanceof VersionConflictError)) throw error;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Hands an amphora back for removal: → PENDING_DELETE, and schedules the REMOVE task. */
+export function deactivate(deps: OperatorDeps, amphoraId: string): Promise<AmphoraRecord> {
+  return move(deps, amphoraId, 'PENDING_DELETE', 'DEACTIVATED', (now) => ({
+    task: task('REMOVE', now),
+  }));
+}
+
+/** Reports an amphora as failed: → ERROR; the planner then preserves or removes it. */
+export function flagFailed(
+  deps: OperatorDeps,
+  amphoraId: string,
+  message: string,
+): Promise<AmphoraRecord> {
+  return move(deps, amphoraId, 'ERROR', 'REPORTED_FAILED', (now) => ({
+    failure: { code: 'REPORTED', message, at: now },
+  }));
+}
+
+/** Asks for an amphora to be preserved for diagnosis: → PRESERVE (within the preserved limit). */
+export function requestPreservation(deps: OperatorDeps, amphoraId: string): Promise<AmphoraRecord> {
+  return move(deps, amphoraId, 'PRESERVE', 'PRESERVE_REQUESTED', () => ({}));
+}
+
+/**
+ * Retries an amphora whose task was given up (DELETE_FAILED, PRESERVE_FAILED): clears the
+ * failure and sends its task again.
+ * @throws OperatorActionError when the amphora is not waiting for an operator.
+ */
+export async function retryFailed(deps: OperatorDeps, amphoraId: string): Promise<AmphoraRecord> {
+  const record = await load(deps, amphoraId);
+  if (!needsOperator(record)) {
+    throw new OperatorActionError(
+      `amphora ${record.id} is ${record.state}${record.failure ? ` (${record.failure.code})` : ''}: only a PENDING_DELETE with DELETE_FAILED or a PRESERVING with PRESERVE_FAILED can be retried`,
+    );
+  }
+  const now = deps.clock.now();
+  const type = record.state === 'PENDING_DELETE' ? 'REMOVE' : 'PRESERVE';
+  const next = update(record, { now, patch: { failure: undefined, task: task(type, now) } });
+  await deps.store.update(next, record.version);
+  await sendTaskOf(deps, next);
+  return next;
+}
+
+/** Hands many amphorae back; one result per id, in order. Never throws for one bad id. */
+export async function deactivateMany(
+  deps: OperatorDeps,
+  amphoraIds: readonly string[],
+): Promise<Array<{ amphoraId: string; result: 'scheduled' | 'already-removing' | string }>> {
+  const results: Array<{ amphoraId: string; result: string }> = [];
+  for (const amphoraId of amphoraIds) {
+    try {
+      const record = await load(deps, amphoraId);
+      if (record.state === 'PENDING_DELETE' || record.state === 'DELETED') {
+        results.push({ amphoraId, result: 'already-removing' });
+      } else if (!canTransition(record.state, 'PENDING_DELETE')) {
+        results.push({ amphoraId, result: `cannot remove from ${record.state}` });
+      } else {
+        await deactivate(deps, amphoraId);
+        results.push({ amphoraId, result: 'scheduled' });
+      }
+    } catch (error) {
+      results.push({ amphoraId, result: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return results;
+}

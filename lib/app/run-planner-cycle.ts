@@ -1,0 +1,133 @@
+/**
+ * Use case: one planner cycle (SPEC §4). Takes the lease, reads what the pure planner needs,
+ * decides, writes the record transitions (fenced by the lease) and only then sends the tasks of
+ * the groups that were applied, so that a rerun after a crash issues nothing twice.
+ */
+import type { HousekeeperConfig } from '../config/schema.ts';
+import { AMPHORA_STATES, type AmphoraRecord } from '../domain/amphora.ts';
+import { type Plan, plan, readPlan } from '../domain/planner.ts';
+import type { GroupResult } from '../domain/pool.ts';
+import type { Clock, IdSource } from '../ports/clock.ts';
+import type { PoolStore } from '../ports/pool-store.ts';
+import type { TaskQueue } from '../ports/task-queue.ts';
+import type { Logger, Metrics } from '../ports/telemetry.ts';
+
+/** What a planner cycle needs. */
+export interface PlannerDeps {
+  readonly store: PoolStore;
+  readonly queue: TaskQueue;
+  readonly clock: Clock;
+  readonly newId: IdSource;
+  readonly config: HousekeeperConfig;
+  /** Identifies this planner in the lease (e.g. the Lambda request id). */
+  readonly holder: string;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/** The outcome of one cycle. */
+export type CycleReport =
+  | { readonly status: 'lease-busy' }
+  | {
+      readonly status: 'planned' | 'applied';
+      readonly plan: Plan;
+      /** Per decision: whether its writes were applied (always empty for a dry run). */
+      readonly results: readonly GroupResult[];
+      readonly tasksSent: number;
+      readonly leaseToken: number;
+    };
+
+/** Reads the pool as the planner needs it and returns the plan, without writing anything. */
+async function readAndPlan(deps: PlannerDeps, leaseToken: number): Promise<Plan> {
+  const { store, config } = deps;
+  const counts = await store.countByState(AMPHORA_STATES);
+  const meta = await store.getPoolMeta();
+  const rp = readPlan(config, counts);
+  const lists = await Promise.all([
+    ...rp.states.map((s) => store.listByState(s)),
+    ...rp.readyOldest.map((r) => store.listByState('READY', { zone: r.zone, limit: r.limit })),
+  ]);
+  const preservedQueue = rp.preservedQueue ? await store.listPreservedQueue() : [];
+  return plan({
+    config,
+    now: deps.clock.now(),
+    leaseToken,
+    counts,
+    records: lists.flat() as AmphoraRecord[],
+    preservedQueue,
+    meta,
+    newId: deps.newId,
+  });
+}
+
+function publish(deps: PlannerDeps, p: Plan): void {
+  deps.metrics.gauge('SparePoolSize', p.spareReady);
+  deps.metrics.gauge('SparePoolTarget', p.spareTarget);
+  for (const [state, n] of Object.entries(p.stateCounts)) {
+    deps.metrics.gauge('AmphoraCount', n, { State: state });
+  }
+  deps.logger.info('spare pool', {
+    spareReady: p.spareReady,
+    spareTarget: p.spareTarget,
+    stateCounts: p.stateCounts,
+    zones: p.zones,
+  });
+}
+
+/**
+ * Runs one planner cycle. With `dryRun` it decides and reports but writes and sends nothing
+ * (it still takes the lease, so that it sees a consistent pool).
+ * @throws whatever the store or queue throws: a planner error must reach the alarms.
+ */
+export async function runPlannerCycle(
+  deps: PlannerDeps,
+  options: { readonly dryRun?: boolean } = {},
+): Promise<CycleReport> {
+  const ttl = deps.config.planner_lease_ttl * 1000;
+  const lease = await deps.store.acquireLease(deps.holder, deps.clock.now(), ttl);
+  if (!lease) {
+    deps.logger.info('planner lease is held by another planner; skipping this cycle');
+    deps.metrics.count('PlannerLeaseBusy');
+    return { status: 'lease-busy' };
+  }
+  try {
+    const p = await readAndPlan(deps, lease.token);
+    publish(deps, p);
+    for (const note of p.notes) deps.logger.info('planner note', { ...note });
+    if (options.dryRun) {
+      return { status: 'planned', plan: p, results: [], tasksSent: 0, leaseToken: lease.token };
+    }
+    const results =
+      p.decisions.length > 0
+        ? await deps.store.commit(
+            lease,
+            p.decisions.map((d) => d.writes),
+          )
+        : [];
+    const tasks = p.decisions.flatMap((d, i) => (results[i]?.status === 'applied' ? d.tasks : []));
+    p.decisions.forEach((d, i) => {
+      const result = results[i];
+      deps.logger.info('planner decision', {
+        reasons: d.reasons,
+        changes: d.changes,
+        result: result?.status,
+      });
+      if (result?.status === 'conflict') deps.metrics.count('PlannerWriteConflict');
+    });
+    if (tasks.length > 0) await deps.queue.send(tasks);
+    deps.metrics.count('PlannerDecisions', p.decisions.length);
+    deps.metrics.count('TasksSent', tasks.length);
+    return {
+      status: 'applied',
+      plan: p,
+      results,
+      tasksSent: tasks.length,
+      leaseToken: lease.token,
+    };
+  } finally {
+    // A failed release must not hide the cycle's own error; the lease expires on its own.
+    await deps.store.releaseLease(lease).catch((error: unknown) => {
+      deps.logger.warn('could not release the planner lease', { error: String(error) });
+    });
+  }
+}

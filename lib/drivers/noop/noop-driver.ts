@@ -1,0 +1,374 @@
+/**
+ * The noop driver: a simulated cloud that succeeds without OpenStack, and can be told to fail.
+ * Its servers, images and fault rules live behind the {@link CloudStateStore} port, never in
+ * module memory, so that many executor processes see one consistent cloud (Octavia's own noop
+ * driver broke with more than one worker for lack of exactly this).
+ */
+import { serverName, snapshotName } from '../../domain/amphora.ts';
+import {
+  type DriverErrorKind,
+  driverError,
+  driverErrorKind,
+  NotFoundError,
+  UnavailableError,
+} from '../../domain/errors.ts';
+import {
+  type AmphoraDriver,
+  amphoraIdFromTags,
+  amphoraTag,
+  type BootRequest,
+  type CallOptions,
+  type ImageInfo,
+  type ServerInfo,
+  type ServerStatus,
+} from '../../ports/amphora-driver.ts';
+import type { Clock, IdSource } from '../../ports/clock.ts';
+import type { CloudStateStore } from '../../ports/cloud-state.ts';
+
+/** The driver operations, as named in fault rules and the call log. */
+export const NOOP_OPERATIONS = [
+  'createServer',
+  'getServer',
+  'deleteServer',
+  'listServers',
+  'unplug',
+  'snapshot',
+  'getImage',
+  'listImages',
+  'stopServer',
+  'deleteImage',
+] as const;
+/** A driver operation name. */
+export type NoopOperation = (typeof NOOP_OPERATIONS)[number];
+
+/** Make operation `operation` (or every one, `*`) fail with `error`, `times` times or with `probability`. */
+export interface FaultRule {
+  readonly id: string;
+  readonly operation: NoopOperation | '*';
+  readonly error: DriverErrorKind;
+  /** Fail the next `times` calls, then the rule is spent. */
+  readonly times?: number;
+  /** Fail each call with this probability (0..1), until cleared. */
+  readonly probability?: number;
+}
+
+/** How simulated boots behave. */
+export interface NoopBootBehaviour {
+  /** Seconds from boot request to ACTIVE (or ERROR). */
+  readonly bootSeconds: number;
+  /** Probability that a boot ends in ERROR. */
+  readonly bootFailureRate: number;
+  /** Seconds a snapshot image stays `saving` before `active`. */
+  readonly snapshotSeconds?: number;
+  /** Virtual NICs each server boots with. */
+  readonly portsPerServer?: number;
+}
+
+/** A call the driver received, for tests. */
+export interface NoopCall {
+  readonly operation: NoopOperation;
+  readonly target?: string;
+  readonly at: number;
+  readonly outcome: 'ok' | DriverErrorKind;
+}
+
+interface SimServer {
+  id: string;
+  name: string;
+  tags: string[];
+  zone: string;
+  createdAt: number;
+  readyAt: number;
+  bootFails: boolean;
+  stopped: boolean;
+  ports: string[];
+}
+
+interface SimImage {
+  id: string;
+  name: string;
+  amphoraId: string;
+  serverId: string;
+  activeAt: number;
+}
+
+const SERVER = 'server/';
+const IMAGE = 'image/';
+const FAULT = 'fault/';
+
+/** The noop driver's dependencies. */
+export interface NoopDriverDeps {
+  readonly state: CloudStateStore;
+  readonly clock: Clock;
+  readonly newId: IdSource;
+  readonly random?: () => number;
+}
+
+/** A simulated cloud implementing the whole driver contract. */
+export class NoopDriver implements AmphoraDriver {
+  readonly name = 'noop';
+  /** Every call this instance received, in order. */
+  readonly calls: NoopCall[] = [];
+  private readonly deps: Required<NoopDriverDeps>;
+  private readonly ownershipTag: string;
+  private readonly boot: Required<NoopBootBehaviour>;
+
+  constructor(deps: NoopDriverDeps, ownershipTag: string, boot: NoopBootBehaviour) {
+    this.deps = { random: Math.random, ...deps };
+    this.ownershipTag = ownershipTag;
+    this.boot = { snapshotSeconds: 0, portsPerServer: 1, ...boot };
+  }
+
+  async createServer(request: BootRequest, options?: CallOptions): Promise<ServerInfo> {
+    return this.call('createServer', request.amphoraId, options, async () => {
+      const now = this.deps.clock.now();
+      const server: SimServer = {
+        id: this.deps.newId(),
+        name: serverName(request.amphoraId),
+        tags: [this.ownershipTag, amphoraTag(request.amphoraId)],
+        zone: request.zone,
+        createdAt: now,
+        readyAt: now + this.boot.bootSeconds * 1000,
+        bootFails: this.deps.random() < this.boot.bootFailureRate,
+        stopped: false,
+        ports: Array.from({ length: this.boot.portsPerServer }, () => this.deps.newId()),
+      };
+      await this.deps.state.put(SERVER + server.id, server, 'absent');
+      return this.view(server);
+    });
+  }
+
+  async getServer(serverId: string, options?: CallOptions): Promise<ServerInfo> {
+    return this.call('getServer', serverId, options, async () =>
+      this.view((await this.server(serverId)).value),
+    );
+  }
+
+  async deleteServer(serverId: string, options?: CallOptions): Promise<void> {
+    return this.call('deleteServer', serverId, options, async () => {
+      if (!(await this.deps.state.delete(SERVER + serverId))) {
+        throw new NotFoundError(`server ${serverId} not found`);
+      }
+    });
+  }
+
+  async listServers(filter?: { amphoraId?: string }, options?: CallOptions): Promise<ServerInfo[]> {
+    return this.call('listServers', filter?.amphoraId, options, async () => {
+      const all = (await this.deps.state.list(SERVER)).map((e) => e.value as SimServer);
+      return all
+        .filter((s) => s.tags.includes(this.ownershipTag))
+        .filter((s) => !filter?.amphoraId || s.tags.includes(amphoraTag(filter.amphoraId)))
+        .map((s) => this.view(s));
+    });
+  }
+
+  async unplug(serverId: string, options?: CallOptions): Promise<void> {
+    return this.call('unplug', serverId, options, async () => {
+      await this.mutateServer(serverId, (s) => ({ ...s, ports: [] }));
+    });
+  }
+
+  async snapshot(
+    serverId: string,
+    request: { amphoraId: string },
+    options?: CallOptions,
+  ): Promise<{ imageId: string }> {
+    return this.call('snapshot', serverId, options, async () => {
+      await this.server(serverId);
+      const now = this.deps.clock.now();
+      const image: SimImage = {
+        id: this.deps.newId(),
+        name: snapshotName(request.amphoraId),
+        amphoraId: request.amphoraId,
+        serverId,
+        activeAt: now + this.boot.snapshotSeconds * 1000,
+      };
+      await this.deps.state.put(IMAGE + image.id, image, 'absent');
+      return { imageId: image.id };
+    });
+  }
+
+  async getImage(imageId: string, options?: CallOptions): Promise<ImageInfo> {
+    return this.call('getImage', imageId, options, async () => {
+      const entry = await this.deps.state.get(IMAGE + imageId);
+      if (!entry) throw new NotFoundError(`image ${imageId} not found`);
+      return this.imageView(entry.value as SimImage);
+    });
+  }
+
+  async listImages(filter: { amphoraId: string }, options?: CallOptions): Promise<ImageInfo[]> {
+    return this.call('listImages', filter.amphoraId, options, async () =>
+      (await this.deps.state.list(IMAGE))
+        .map((e) => e.value as SimImage)
+        .filter((i) => i.amphoraId === filter.amphoraId)
+        .map((i) => this.imageView(i)),
+    );
+  }
+
+  async stopServer(serverId: string, options?: CallOptions): Promise<void> {
+    return this.call('stopServer', serverId, options, async () => {
+      await this.mutateServer(serverId, (s) => ({ ...s, stopped: true }));
+    });
+  }
+
+  async deleteImage(imageId: string, options?: CallOptions): Promise<void> {
+    return this.call('deleteImage', imageId, options, async () => {
+      if (!(await this.deps.state.delete(IMAGE + imageId))) {
+        throw new NotFoundError(`image ${imageId} not found`);
+      }
+    });
+  }
+
+  // -- helpers ---------------------------------------------------------------------------------
+
+  private async call<T>(
+    operation: NoopOperation,
+    target: string | undefined,
+    options: CallOptions | undefined,
+    body: () => Promise<T>,
+  ): Promise<T> {
+    const at = this.deps.clock.now();
+    const record = (outcome: NoopCall['outcome']) =>
+      this.calls.push({ operation, ...(target !== undefined ? { target } : {}), at, outcome });
+    try {
+      if (options?.signal?.aborted) {
+        throw new UnavailableError(`${operation} aborted before it was sent`, {
+          cause: options.signal.reason,
+        });
+      }
+      const fault = await this.takeFault(operation);
+      if (fault) throw driverError(fault, `injected ${fault} on ${operation}`);
+      const result = await body();
+      record('ok');
+      return result;
+    } catch (error) {
+      record(driverErrorKind(error) ?? 'AmphoraDriverError');
+      throw error;
+    }
+  }
+
+  /** Consumes one application of a matching fault rule, atomically across processes. */
+  private async takeFault(operation: NoopOperation): Promise<DriverErrorKind | undefined> {
+    for (const entry of await this.deps.state.list(FAULT)) {
+      const rule = entry.value as FaultRule;
+      if (rule.operation !== '*' && rule.operation !== operation) continue;
+      if (rule.probability !== undefined) {
+        if (this.deps.random() < rule.probability) return rule.error;
+        continue;
+      }
+      const left = rule.times ?? 0;
+      if (left <= 0) continue;
+      // A conditional write decides which process consumes this application of the rule.
+      const taken =
+        left === 1
+          ? await this.deps.state.delete(entry.key, entry.version)
+          : await this.deps.state.put(entry.key, { ...rule, times: left - 1 }, entry.version);
+      if (taken) return rule.error;
+    }
+    return undefined;
+  }
+
+  private async server(serverId: string): Promise<{ value: SimServer; version: number }> {
+    const entry = await this.deps.state.get(SERVER + serverId);
+    if (!entry) throw new NotFoundError(`server ${serverId} not found`);
+    return { value: entry.value as SimServer, version: entry.version };
+  }
+
+  private async mutateServer(serverId: string, change: (s: SimServer) => SimServer): Promise<void> {
+    for (;;) {
+      const { value, version } = await this.server(serverId);
+      if (await this.deps.state.put(SERVER + serverId, change(value), version)) return;
+    }
+  }
+
+  private view(s: SimServer): ServerInfo {
+    const booted = this.deps.clock.now() >= s.readyAt;
+    let status: ServerStatus = 'BUILD';
+    if (booted) status = s.bootFails ? 'ERROR' : s.stopped ? 'SHUTOFF' : 'ACTIVE';
+    const amphoraId = amphoraIdFromTags(s.tags);
+    return {
+      id: s.id,
+      name: s.name,
+      ...(amphoraId !== undefined ? { amphoraId } : {}),
+      status,
+      ...(booted && s.bootFails ? { fault: 'simulated boot failure (noop driver)' } : {}),
+      createdAt: s.createdAt,
+      zone: s.zone,
+    };
+  }
+
+  private imageView(i: SimImage): ImageInfo {
+    return {
+      id: i.id,
+      name: i.name,
+      amphoraId: i.amphoraId,
+      status: this.deps.clock.now() >= i.activeAt ? 'active' : 'saving',
+    };
+  }
+}
+
+/** Operator and test control over a noop cloud: fault injection and inspection. */
+export class NoopCloudControl {
+  private readonly state: CloudStateStore;
+  private readonly newId: IdSource;
+
+  constructor(state: CloudStateStore, newId: IdSource) {
+    this.state = state;
+    this.newId = newId;
+  }
+
+  /** Adds a fault rule; returns it with its id. */
+  async injectFault(rule: Omit<FaultRule, 'id'>): Promise<FaultRule> {
+    if ((rule.times === undefined) === (rule.probability === undefined)) {
+      throw new RangeError('a fault rule needs exactly one of times and probability');
+    }
+    const full: FaultRule = { id: this.newId(), ...rule };
+    await this.state.put(FAULT + full.id, full, 'absent');
+    return full;
+  }
+
+  /** Removes every fault rule. */
+  async clearFaults(): Promise<void> {
+    for (const e of await this.state.list(FAULT)) await this.state.delete(e.key);
+  }
+
+  /** The active fault rules. */
+  async faults(): Promise<FaultRule[]> {
+    return (await this.state.list(FAULT)).map((e) => e.value as FaultRule);
+  }
+
+  /** Ids of every simulated server, ours or not. */
+  async serverIds(): Promise<string[]> {
+    return (await this.state.list(SERVER)).map((e) => e.key.slice(SERVER.length));
+  }
+
+  /** Ports still attached to a server (for unplug checks). */
+  async portCount(serverId: string): Promise<number> {
+    const entry = await this.state.get(SERVER + serverId);
+    if (!entry) throw new NotFoundError(`server ${serverId} not found`);
+    return (entry.value as SimServer).ports.length;
+  }
+
+  /** Ids of every simulated image. */
+  async imageIds(): Promise<string[]> {
+    return (await this.state.list(IMAGE)).map((e) => e.key.slice(IMAGE.length));
+  }
+
+  /** Boots a server carrying `tags` directly, bypassing the housekeeper: for orphan tests. */
+  async plantServer(tags: readonly string[], now: number): Promise<string> {
+    const id = this.newId();
+    const server: SimServer = {
+      id,
+      name: `planted-${id}`,
+      tags: [...tags],
+      zone: '*',
+      createdAt: now,
+      readyAt: now,
+      bootFails: false,
+      stopped: false,
+      ports: [],
+    };
+    await this.state.put(SERVER + id, server, 'absent');
+    return id;
+  }
+}
