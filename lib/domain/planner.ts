@@ -475,7 +475,7 @@ function planDeactivated(
   let size = totalCount(input.counts, 'PRESERVING') + totalCount(input.counts, 'PRESERVED');
 
   // Over the limit (the limit was lowered): evict the oldest finished ones.
-  while (size > max && queue[0]?.state === 'PRESERVED') {
+  while (size > max && queue[0] && (queue[0].state === 'PRESERVED' || needsOperator(queue[0]))) {
     b.change('PRESERVED_OVER_LIMIT', [remove(queue.shift()!, 'PRESERVED_OVER_LIMIT')]);
     size -= 1;
   }
@@ -503,7 +503,9 @@ function planDeactivated(
       b.change('KEEP_LIMIT_REACHED', [remove(r, 'KEEP_LIMIT_REACHED')]);
     } else {
       const oldest = queue[0];
-      if (oldest?.state !== 'PRESERVED') {
+      // A preservation that failed for good may be evicted like a finished one.
+      const evictable = oldest?.state === 'PRESERVED' || (oldest && needsOperator(oldest));
+      if (!oldest || !evictable) {
         // Strict FIFO: the oldest is still being preserved; the newcomers wait for it.
         for (const waiting of eligible.slice(i)) {
           notes.push({ code: 'PRESERVE_WAITS_FOR_IN_FLIGHT', amphoraId: waiting.id });

@@ -31,3 +31,16 @@ export type Disposition =
   | { readonly kind: 'retry'; readonly delaySeconds: number; readonly reason: string }
   /** Move it to the dead-letter queue now, then delete it. */
   | { readonly kind: 'dead-letter'; readonly reason: string };
+
+/** A received message with the receipt that settles it. */
+export interface ReceivedMessage extends IncomingMessage {
+  readonly receipt: string;
+}
+
+/** Where a poller (local runs, tests) gets messages from and settles them. */
+export interface MessageSource {
+  receive(max: number): Promise<ReceivedMessage[]>;
+  ack(receipt: string): Promise<void>;
+  /** Makes the message visible again after `delaySeconds` (SQS: ChangeMessageVisibility). */
+  retryLater(receipt: string, delaySeconds: number): Promise<void>;
+}

@@ -2,12 +2,12 @@
 import { randomUUID } from 'node:crypto';
 import { ManualClock } from '../../lib/adapters/memory/manual-clock.ts';
 import { MemoryCloudState } from '../../lib/adapters/memory/memory-cloud-state.ts';
-import type { CloudStateStore } from '../../lib/ports/cloud-state.ts';
 import {
   type NoopBootBehaviour,
   NoopCloudControl,
   NoopDriver,
 } from '../../lib/drivers/noop/noop-driver.ts';
+import type { CloudStateStore } from '../../lib/ports/cloud-state.ts';
 import type { DriverHarness } from '../contract/driver-contract.ts';
 
 /** Builds a noop driver whose simulated time moves only when `eventually` polls. */

@@ -5,7 +5,7 @@
  */
 import { encodeTask, type OutgoingTask } from '../../domain/tasks.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { IncomingMessage, TaskQueue } from '../../ports/task-queue.ts';
+import type { MessageSource, ReceivedMessage, TaskQueue } from '../../ports/task-queue.ts';
 
 interface StoredMessage {
   readonly messageId: string;
@@ -21,9 +21,7 @@ export interface DeadLetter {
 }
 
 /** A received message and the receipt to settle it with. */
-export interface Received extends IncomingMessage {
-  readonly receipt: string;
-}
+export type Received = ReceivedMessage;
 
 /** Options of the in-memory queue. */
 export interface MemoryQueueOptions {
@@ -129,4 +127,13 @@ export class MemoryTaskQueue implements TaskQueue {
   private remove(m: StoredMessage): void {
     this.messages = this.messages.filter((x) => x !== m);
   }
+}
+
+/** The in-memory queue as a poller's message source. */
+export function memorySource(queue: MemoryTaskQueue): MessageSource {
+  return {
+    receive: async (max) => queue.receive(max),
+    ack: async (receipt) => queue.ack(receipt),
+    retryLater: async (receipt, delay) => queue.retryLater(receipt, delay),
+  };
 }

@@ -1,0 +1,352 @@
+/**
+ * A simulated deployment for property tests: planner and executors on the in-memory adapters
+ * and the noop driver, on a manual clock, with crashes between any two port calls, duplicate
+ * deliveries, concurrent and fenced-out planners, and the SPEC §6 invariants checked after
+ * every single store write.
+ */
+import { ManualClock } from '../../lib/adapters/memory/manual-clock.ts';
+import { MemoryCloudState } from '../../lib/adapters/memory/memory-cloud-state.ts';
+import { MemoryPoolStore } from '../../lib/adapters/memory/memory-pool-store.ts';
+import { MemoryTaskQueue, memorySource } from '../../lib/adapters/memory/memory-task-queue.ts';
+import { consumeBatch } from '../../lib/app/consume-messages.ts';
+import type { ExecutorDeps } from '../../lib/app/execute-task.ts';
+import { type PlannerDeps, runPlannerCycle } from '../../lib/app/run-planner-cycle.ts';
+import { type HousekeeperConfig, parseConfig, poolZones } from '../../lib/config/schema.ts';
+import {
+  type AmphoraRecord,
+  DEPLOYING_STATES,
+  isLive,
+  PRESERVED_STATES,
+} from '../../lib/domain/amphora.ts';
+import { LeaseLostError } from '../../lib/domain/errors.ts';
+import { NoopCloudControl, NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
+import { seededIds, seededRandom } from '../../lib/local/random.ts';
+import type { AmphoraDriver } from '../../lib/ports/amphora-driver.ts';
+import type { PoolStore } from '../../lib/ports/pool-store.ts';
+import type { MessageSource, TaskQueue } from '../../lib/ports/task-queue.ts';
+import { noMetrics, silentLogger } from '../../lib/ports/telemetry.ts';
+
+/** Thrown by every port call of a "process" that has crashed. */
+export class SimulatedCrash extends Error {}
+
+/** Kills a simulated process at its n-th port call; every later call fails too. */
+export class CrashSwitch {
+  private countdown: number | undefined;
+  crashed = false;
+
+  arm(afterCalls: number): void {
+    this.countdown = afterCalls;
+    this.crashed = false;
+  }
+
+  reset(): void {
+    this.countdown = undefined;
+    this.crashed = false;
+  }
+
+  tick(): void {
+    if (this.crashed) throw new SimulatedCrash('process already crashed');
+    if (this.countdown === undefined) return;
+    if (this.countdown <= 0) {
+      this.crashed = true;
+      throw new SimulatedCrash('simulated crash between two steps');
+    }
+    this.countdown -= 1;
+  }
+}
+
+type Hook = (method: string) => Promise<void> | void;
+
+/** Wraps every method of a port: the crash switch before each call, hooks around it. */
+function instrument<T extends object>(
+  target: T,
+  sw: CrashSwitch,
+  hooks: { before?: Hook; after?: Hook } = {},
+): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        await hooks.before?.(String(prop));
+        sw.tick();
+        const result = await (value as (...a: unknown[]) => unknown).apply(obj, args);
+        await hooks.after?.(String(prop));
+        return result;
+      };
+    },
+  });
+}
+
+/** A violated invariant, with when it was seen. */
+export interface Violation {
+  readonly at: string;
+  readonly message: string;
+}
+
+/** Tunables of a simulated deployment beyond the housekeeper's own configuration. */
+export interface WorldOptions {
+  readonly seed: number;
+  readonly bootSeconds: number;
+  readonly bootFailureRate: number;
+  readonly duplicateRate: number;
+  readonly visibilityTimeoutSeconds?: number;
+}
+
+const WRITES = new Set(['create', 'update', 'commit', 'recordCreateOutcome']);
+
+/** One simulated deployment. */
+export class World {
+  readonly clock = new ManualClock();
+  readonly config: HousekeeperConfig;
+  readonly random: () => number;
+  readonly newId: () => string;
+  readonly store = new MemoryPoolStore();
+  readonly queue: MemoryTaskQueue;
+  readonly cloud = new MemoryCloudState();
+  readonly control: NoopCloudControl;
+  readonly violations: Violation[] = [];
+  /** Every amphora id ever written, and those purged by TTL. */
+  readonly everCreated = new Set<string>();
+  readonly purged = new Set<string>();
+  /** Eviction order under `cycle`, checked strictly oldest first. */
+  readonly evictions: string[] = [];
+  plannerCycles = 0;
+  /** Driver calls made by every process so far. */
+  driverCalls = 0;
+  private holderSeq = 0;
+  private lastPreservedQueue: AmphoraRecord[] = [];
+  private readonly boot: { bootSeconds: number; bootFailureRate: number };
+
+  constructor(rawConfig: Record<string, unknown>, options: WorldOptions) {
+    this.config = parseConfig(rawConfig);
+    this.random = seededRandom(options.seed);
+    this.newId = seededIds(this.random);
+    this.queue = new MemoryTaskQueue(this.clock, {
+      duplicateRate: options.duplicateRate,
+      random: this.random,
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 30,
+      maxReceiveCount: 10,
+    });
+    this.control = new NoopCloudControl(this.cloud, this.newId);
+    this.boot = { bootSeconds: options.bootSeconds, bootFailureRate: options.bootFailureRate };
+  }
+
+  /** Sets how simulated boots behave from now on. */
+  setBoot(boot: { bootSeconds: number; bootFailureRate: number }): void {
+    this.boot.bootSeconds = boot.bootSeconds;
+    this.boot.bootFailureRate = boot.bootFailureRate;
+  }
+
+  /** A "process": ports wrapped with its own crash switch and the invariant checks. */
+  private process(sw: CrashSwitch, storeBefore?: Hook) {
+    const store = instrument<PoolStore>(this.store, sw, {
+      ...(storeBefore ? { before: storeBefore } : {}),
+      after: (m) => {
+        if (WRITES.has(m)) this.checkInstant(`after store.${m}`);
+      },
+    });
+    const queue = instrument<TaskQueue>(this.queue, sw);
+    const driver = instrument<AmphoraDriver>(
+      new NoopDriver(
+        { state: this.cloud, clock: this.clock, newId: this.newId, random: this.random },
+        this.config.ownership_tag,
+        { ...this.boot },
+      ),
+      sw,
+      {
+        after: () => {
+          this.driverCalls += 1;
+        },
+      },
+    );
+    return { store, queue, driver };
+  }
+
+  plannerDeps(sw: CrashSwitch, storeBefore?: Hook): PlannerDeps {
+    const { store, queue } = this.process(sw, storeBefore);
+    return {
+      store,
+      queue,
+      clock: this.clock,
+      newId: this.newId,
+      config: this.config,
+      holder: `planner-${++this.holderSeq}`,
+      logger: silentLogger,
+      metrics: noMetrics,
+    };
+  }
+
+  executorDeps(sw: CrashSwitch): ExecutorDeps & { driver: AmphoraDriver } {
+    const { store, queue, driver } = this.process(sw);
+    return {
+      store,
+      queue,
+      driver,
+      clock: this.clock,
+      newId: this.newId,
+      config: this.config,
+      logger: silentLogger,
+      metrics: noMetrics,
+    };
+  }
+
+  /** One planner invocation; a crash or a lost lease ends it like a failed Lambda. */
+  async planner(sw = new CrashSwitch(), storeBefore?: Hook) {
+    this.plannerCycles += 1;
+    try {
+      return await runPlannerCycle(this.plannerDeps(sw, storeBefore));
+    } catch (error) {
+      if (error instanceof SimulatedCrash || error instanceof LeaseLostError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Two planners started at the same instant. */
+  async twoPlanners(): Promise<void> {
+    await Promise.all([this.planner(), this.planner()]);
+  }
+
+  /**
+   * A planner that stalls before committing until its lease expired and another planner ran a
+   * whole cycle: its commit must be fenced off.
+   */
+  async fencedPlanner(): Promise<void> {
+    let stalled = false;
+    await this.planner(new CrashSwitch(), async (method) => {
+      if (method !== 'commit' || stalled) return;
+      stalled = true;
+      this.clock.advance(this.config.planner_lease_ttl * 1000 + 1);
+      await this.planner();
+    });
+  }
+
+  /** One executor invocation over a batch of visible messages. */
+  async executorBatch(sw = new CrashSwitch()): Promise<void> {
+    const deps = this.executorDeps(sw);
+    const source = instrument<MessageSource>(memorySource(this.queue), sw);
+    try {
+      await consumeBatch(deps, source, { max: 10 });
+    } catch (error) {
+      if (!(error instanceof SimulatedCrash)) throw error;
+    }
+  }
+
+  /** Runs executors on every visible message until none is left (bounded). */
+  async drain(maxBatches = 200): Promise<void> {
+    for (let i = 0; i < maxBatches; i++) {
+      const next = this.queue.nextVisibleAt();
+      if (next === undefined || next > this.clock.now()) return;
+      await this.executorBatch();
+    }
+  }
+
+  /** Moves time forward in steps, draining the queue as messages become visible. */
+  async elapse(ms: number, stepMs = 5_000): Promise<void> {
+    const end = this.clock.now() + ms;
+    while (this.clock.now() < end) {
+      await this.drain();
+      const next = this.queue.nextVisibleAt();
+      const to = Math.min(
+        end,
+        Math.max(this.clock.now() + 1, Math.min(next ?? end, this.clock.now() + stepMs)),
+      );
+      this.clock.set(to);
+      this.purge();
+    }
+    await this.drain();
+  }
+
+  /** A planner cycle, then the housekeeping interval with executors running. */
+  async cycle(): Promise<void> {
+    await this.planner();
+    await this.elapse(this.config.housekeeping_interval * 1000);
+  }
+
+  /** DynamoDB TTL: drop DELETED records past their expiry. */
+  purge(): void {
+    for (const id of this.store.purgeExpired(
+      this.clock.now(),
+      this.config.amphora_expiry_age * 1000,
+    )) {
+      this.purged.add(id);
+    }
+  }
+
+  // -- invariants --------------------------------------------------------------------------------
+
+  /** Checks the invariants that must hold at every instant. */
+  checkInstant(at: string): void {
+    const records = this.store.all();
+    const deploying = records.filter((r) => DEPLOYING_STATES.includes(r.state)).length;
+    if (deploying > this.config.maximum_deploying_amphora_count) {
+      this.violations.push({
+        at,
+        message: `deploying ${deploying} > cap ${this.config.maximum_deploying_amphora_count}`,
+      });
+    }
+    const preserved = records.filter((r) => PRESERVED_STATES.includes(r.state));
+    if (preserved.length > this.config.maximum_preserved_amphora_count) {
+      this.violations.push({
+        at,
+        message: `preserved ${preserved.length} > max ${this.config.maximum_preserved_amphora_count}`,
+      });
+    }
+    const ids = new Set(records.map((r) => r.id));
+    for (const r of records) this.everCreated.add(r.id);
+    for (const id of this.everCreated) {
+      if (!ids.has(id) && !this.purged.has(id)) {
+        this.violations.push({ at, message: `record ${id} was lost` });
+      }
+    }
+    // Strict FIFO eviction: whatever left the preserved queue by eviction was its oldest entry.
+    const now = new Map(preserved.map((r) => [r.id, r]));
+    const queueBefore = this.lastPreservedQueue;
+    const leftByEviction = queueBefore.filter((r) => {
+      const after = records.find((x) => x.id === r.id);
+      return (
+        !now.has(r.id) &&
+        after?.history.at(-1)?.reason === 'CYCLE_EVICT_OLDEST' &&
+        after.state === 'PENDING_DELETE'
+      );
+    });
+    for (const evicted of leftByEviction) {
+      this.evictions.push(evicted.id);
+      const older = queueBefore.filter(
+        (r) => now.has(r.id) && r.preservation!.seq < evicted.preservation!.seq,
+      );
+      if (older.length > 0) {
+        this.violations.push({
+          at,
+          message: `evicted ${evicted.id} while older ${older.map((r) => r.id).join(',')} stayed`,
+        });
+      }
+    }
+    this.lastPreservedQueue = preserved;
+  }
+
+  /** Servers in the simulated cloud that no live record accounts for, and records whose server is missing. */
+  async leaks(): Promise<{ unaccounted: string[]; missing: string[] }> {
+    const servers = new Set(await this.control.serverIds());
+    const records = this.store.all().filter((r) => isLive(r) && r.computeId);
+    const owned = new Set(records.map((r) => r.computeId!));
+    return {
+      unaccounted: [...servers].filter((s) => !owned.has(s)),
+      missing: [...owned].filter((s) => !servers.has(s)),
+    };
+  }
+
+  /** READY amphorae per configured zone. */
+  readyByZone(): Map<string, number> {
+    const ready = new Map(poolZones(this.config).map((z) => [z, 0]));
+    for (const r of this.store.all()) {
+      if (r.state === 'READY' && ready.has(r.zone)) ready.set(r.zone, ready.get(r.zone)! + 1);
+    }
+    return ready;
+  }
+
+  /** Whether every configured zone holds exactly the target of READY spares. */
+  atTarget(): boolean {
+    return [...this.readyByZone().values()].every((n) => n === this.config.spare_amphora_pool_size);
+  }
+}
