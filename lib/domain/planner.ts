@@ -188,7 +188,9 @@ export function readPlan(config: PlannerConfig, counts: ZoneStateCounts): ReadPl
     if (excess > 0 && ready > 0) readyOldest.push({ zone, limit: Math.min(excess, ready) });
   }
   const preserved = totalCount(counts, 'PRESERVING') + totalCount(counts, 'PRESERVED');
-  const candidates = totalCount(counts, 'ERROR') + totalCount(counts, 'PRESERVE');
+  // BOOTING counts too: a boot that times out this cycle becomes a candidate at once.
+  const candidates =
+    totalCount(counts, 'ERROR') + totalCount(counts, 'PRESERVE') + totalCount(counts, 'BOOTING');
   const preservedQueue =
     preserved > config.maximum_preserved_amphora_count ||
     (candidates > 0 && preserved > 0 && config.preservation_scheme === 'cycle');

@@ -61,7 +61,7 @@ type Hook = (method: string) => Promise<void> | void;
 function instrument<T extends object>(
   target: T,
   sw: CrashSwitch,
-  hooks: { before?: Hook; after?: Hook } = {},
+  hooks: { before?: Hook; after?: Hook; failed?: ErrorHook } = {},
 ): T {
   return new Proxy(target, {
     get(obj, prop, receiver) {
@@ -70,7 +70,13 @@ function instrument<T extends object>(
       return async (...args: unknown[]) => {
         await hooks.before?.(String(prop));
         sw.tick();
-        const result = await (value as (...a: unknown[]) => unknown).apply(obj, args);
+        let result: unknown;
+        try {
+          result = await (value as (...a: unknown[]) => unknown).apply(obj, args);
+        } catch (error) {
+          hooks.failed?.(String(prop), error);
+          throw error;
+        }
         await hooks.after?.(String(prop));
         return result;
       };
@@ -95,6 +101,9 @@ export interface WorldOptions {
 
 const WRITES = new Set(['create', 'update', 'commit', 'recordCreateOutcome']);
 
+/** Wraps a hook so that it also sees failed calls. */
+type ErrorHook = (method: string, error: unknown) => void;
+
 /** One simulated deployment. */
 export class World {
   readonly clock = new ManualClock();
@@ -114,6 +123,12 @@ export class World {
   plannerCycles = 0;
   /** Driver calls made by every process so far. */
   driverCalls = 0;
+  /** How often each kind of fault actually struck, to show the runs exercise them. */
+  readonly struck = { crashes: 0, fencedOut: 0 };
+  /** Driver calls that failed (injected faults included). */
+  driverErrors = 0;
+  /** Servers removed by sweeps as orphans. */
+  orphansRemoved = 0;
   private holderSeq = 0;
   private lastPreservedQueue: AmphoraRecord[] = [];
   private readonly boot: { bootSeconds: number; bootFailureRate: number };
@@ -158,6 +173,10 @@ export class World {
         after: () => {
           this.driverCalls += 1;
         },
+        failed: () => {
+          this.driverCalls += 1;
+          this.driverErrors += 1;
+        },
       },
     );
     return { store, queue, driver };
@@ -187,7 +206,12 @@ export class World {
       newId: this.newId,
       config: this.config,
       logger: silentLogger,
-      metrics: noMetrics,
+      metrics: {
+        count: (name, value = 1) => {
+          if (name === 'OrphansRemoved') this.orphansRemoved += value;
+        },
+        gauge: () => {},
+      },
     };
   }
 
@@ -197,8 +221,10 @@ export class World {
     try {
       return await runPlannerCycle(this.plannerDeps(sw, storeBefore));
     } catch (error) {
-      if (error instanceof SimulatedCrash || error instanceof LeaseLostError) return undefined;
-      throw error;
+      if (error instanceof SimulatedCrash) this.struck.crashes += 1;
+      else if (error instanceof LeaseLostError) this.struck.fencedOut += 1;
+      else throw error;
+      return undefined;
     }
   }
 
@@ -229,6 +255,7 @@ export class World {
       await consumeBatch(deps, source, { max: 10 });
     } catch (error) {
       if (!(error instanceof SimulatedCrash)) throw error;
+      this.struck.crashes += 1;
     }
   }
 
