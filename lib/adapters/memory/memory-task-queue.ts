@@ -38,8 +38,8 @@ export class MemoryTaskQueue implements TaskQueue {
   private messages: StoredMessage[] = [];
   private readonly inFlight = new Map<string, StoredMessage>();
   readonly deadLetters: DeadLetter[] = [];
-  /** Every task body ever sent, in order (duplicates made by the queue excluded). */
-  readonly sent: string[] = [];
+  /** Every task ever sent, in order, with its delay (duplicates made by the queue excluded). */
+  readonly sent: Array<{ readonly body: string; readonly delaySeconds: number }> = [];
   private nextId = 1;
   private readonly options: Required<MemoryQueueOptions>;
   private readonly clock: Clock;
@@ -58,7 +58,7 @@ export class MemoryTaskQueue implements TaskQueue {
   async send(tasks: readonly OutgoingTask[]): Promise<void> {
     for (const { task, delaySeconds } of tasks) {
       const body = encodeTask(task);
-      this.sent.push(body);
+      this.sent.push({ body, delaySeconds: delaySeconds ?? 0 });
       const copies = this.options.random() < this.options.duplicateRate ? 2 : 1;
       for (let i = 0; i < copies; i++) this.sendRaw(body, delaySeconds ?? 0);
     }

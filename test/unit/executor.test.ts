@@ -1,0 +1,609 @@
+import { describe, expect, it } from 'vitest';
+import { serverName } from '../../lib/domain/amphora.ts';
+import {
+  AmphoraDriverError,
+  DeleteFailedError,
+  NotImplementedError,
+  UnauthorizedError,
+  UnavailableError,
+} from '../../lib/domain/errors.ts';
+import { NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
+import { amphoraTag } from '../../lib/ports/amphora-driver.ts';
+import { executorHarness } from '../support/executor-harness.ts';
+import { rec } from '../support/pool-fixtures.ts';
+
+function pendingCreate(now: number, version = 1) {
+  return rec('PENDING_CREATE', {
+    version,
+    stateSince: now,
+    task: { type: 'CREATE', issuedAt: now, reissues: 0, polls: 0 },
+  });
+}
+
+describe('CREATE', () => {
+  it('boots a server and moves the record to BOOTING, then schedules a delayed CHECK', async () => {
+    const h = executorHarness({ config: { check_initial_delay: 20 } });
+    const r = await h.given(pendingCreate(h.clock.now()));
+
+    const report = await h.run(h.taskFor(r));
+
+    expect(report).toMatchObject({ disposition: { kind: 'ack' }, outcome: 'booted' });
+    const after = await h.record(r.id);
+    const [server] = await h.noop.listServers({ amphoraId: r.id });
+    expect(server!.name).toBe(serverName(r.id));
+    expect(after).toMatchObject({
+      state: 'BOOTING',
+      version: 2,
+      computeId: server!.id,
+      bootStartedAt: h.clock.now(),
+    });
+    expect(h.sent()).toEqual([
+      expect.objectContaining({ type: 'CHECK', amphoraId: r.id, version: 2, delaySeconds: 20 }),
+    ]);
+  });
+
+  it('adopts the server an earlier attempt already booted instead of booting a second', async () => {
+    const h = executorHarness();
+    const r = await h.given(pendingCreate(h.clock.now()));
+    const earlier = await h.noop.createServer({ amphoraId: r.id, zone: '*' });
+    h.noop.calls.length = 0;
+
+    const report = await h.run(h.taskFor(r));
+
+    expect(report.outcome).toBe('adopted');
+    expect(h.ops()).toEqual(['listServers']);
+    expect((await h.record(r.id)).computeId).toBe(earlier.id);
+    expect(await h.control.serverIds()).toEqual([earlier.id]);
+  });
+
+  it('acknowledges a stale CREATE (the record moved on) without calling the driver', async () => {
+    const h = executorHarness();
+    const r = await h.given(pendingCreate(h.clock.now(), 4));
+
+    const report = await h.run({ ...h.taskFor(r), version: 3 });
+
+    expect(report).toMatchObject({ disposition: { kind: 'ack' }, outcome: 'stale' });
+    expect(h.ops()).toEqual([]);
+    expect(h.sent()).toEqual([]);
+  });
+
+  it('deletes the server it booted when the record was handed back meanwhile', async () => {
+    const h = executorHarness({
+      wrapDriver: (d, { store }) =>
+        Object.assign(Object.create(d), {
+          createServer: async (...args: Parameters<typeof d.createServer>) => {
+            const server = await d.createServer(...args);
+            const r = (await store.get(args[0].amphoraId))!;
+            await store.update(
+              { ...r, state: 'PENDING_DELETE', version: r.version + 1 },
+              r.version,
+            );
+            return server;
+          },
+        }),
+    });
+    const r = await h.given(pendingCreate(h.clock.now()));
+
+    const report = await h.run(h.taskFor(r));
+
+    expect(report.outcome).toBe('stale');
+    expect(await h.control.serverIds()).toEqual([]);
+  });
+
+  it('keeps the server it booted when a re-issued CREATE will adopt it', async () => {
+    const h = executorHarness({
+      wrapDriver: (d, { store }) =>
+        Object.assign(Object.create(d), {
+          createServer: async (...args: Parameters<typeof d.createServer>) => {
+            const server = await d.createServer(...args);
+            const r = (await store.get(args[0].amphoraId))!;
+            await store.update({ ...r, version: r.version + 1 }, r.version);
+            return server;
+          },
+        }),
+    });
+    const r = await h.given(pendingCreate(h.clock.now()));
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('stale');
+    expect(await h.control.serverIds()).toHaveLength(1);
+  });
+});
+
+describe('CHECK', () => {
+  async function booting(h: ReturnType<typeof executorHarness>, polls = 0) {
+    const server = await h.noop.createServer({ amphoraId: 'a-1', zone: 'az1' });
+    const now = h.clock.now();
+    return h.given(
+      rec('BOOTING', {
+        id: 'a-1',
+        zone: 'az1',
+        computeId: server.id,
+        bootStartedAt: now,
+        stateSince: now,
+        task: { type: 'CHECK', issuedAt: now, reissues: 0, polls },
+      }),
+    );
+  }
+
+  it('moves an ACTIVE server to READY and counts a successful create for the zone', async () => {
+    const h = executorHarness();
+    const r = await booting(h);
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('ready');
+    expect((await h.record(r.id)).state).toBe('READY');
+    expect((await h.store.getPoolMeta()).zones).toEqual([
+      { zone: 'az1', consecutiveFailures: 0, successesSinceFailure: 1, everFailed: false },
+    ]);
+  });
+
+  it.each([
+    [0, 30],
+    [1, 60],
+    [2, 120],
+    [3, 120],
+  ])(
+    'polls a server still in BUILD again with a backed-off delay (poll %i → %i s)',
+    async (polls, delay) => {
+      const h = executorHarness({
+        bootSeconds: 300,
+        config: { check_initial_delay: 15, check_max_delay: 120 },
+      });
+      const r = await booting(h, polls);
+
+      expect((await h.run(h.taskFor(r))).outcome).toBe('still-booting');
+      const after = await h.record(r.id);
+      expect(after).toMatchObject({
+        state: 'BOOTING',
+        version: r.version + 1,
+        task: { type: 'CHECK', polls: polls + 1 },
+      });
+      expect(h.sent()).toEqual([
+        expect.objectContaining({ type: 'CHECK', version: after.version, delaySeconds: delay }),
+      ]);
+    },
+  );
+
+  it('moves a server that went to ERROR to ERROR with Nova’s fault, and counts a failure', async () => {
+    const h = executorHarness();
+    const r = await booting(h);
+    const failing = new NoopDriver(
+      { state: h.cloud, clock: h.clock, newId: () => 'srv-bad' },
+      'amphora-housekeeper',
+      {
+        bootSeconds: 0,
+        bootFailureRate: 1,
+      },
+    );
+    const bad = await failing.createServer({ amphoraId: r.id, zone: 'az1' });
+    await h.store.update({ ...r, computeId: bad.id, version: r.version + 1 }, r.version);
+
+    const report = await h.run({ ...h.taskFor(r), version: r.version + 1 });
+
+    expect(report.outcome).toBe('boot-failed');
+    const after = await h.record(r.id);
+    expect(after.state).toBe('ERROR');
+    expect(after.failure).toMatchObject({
+      code: 'BOOT_FAILED',
+      message: 'simulated boot failure (noop driver)',
+    });
+    expect((await h.store.getPoolMeta()).zones[0]).toMatchObject({
+      consecutiveFailures: 1,
+      everFailed: true,
+    });
+  });
+
+  it('marks the record ERROR when the server disappeared while booting', async () => {
+    const h = executorHarness();
+    const r = await booting(h);
+    await h.noop.deleteServer(r.computeId!);
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('server-gone');
+    expect((await h.record(r.id)).failure?.code).toBe('SERVER_GONE');
+  });
+
+  it('gives up on a boot that is still BUILD after boot_timeout', async () => {
+    const h = executorHarness({ bootSeconds: 10_000, config: { boot_timeout: 600 } });
+    const r = await booting(h);
+    h.clock.advance(600_000);
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('boot-timeout');
+    expect(await h.record(r.id)).toMatchObject({
+      state: 'ERROR',
+      failure: { code: 'BOOT_TIMEOUT' },
+    });
+  });
+});
+
+describe('REMOVE', () => {
+  it('deletes the server and marks the record DELETED with its purge time', async () => {
+    const h = executorHarness({ config: { amphora_expiry_age: 3600 } });
+    const server = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    const r = await h.given(
+      rec('PENDING_DELETE', {
+        id: 'a-1',
+        computeId: server.id,
+        lastSeenAliveAt: h.clock.now() - 1000,
+      }),
+    );
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('removed');
+    expect(await h.control.serverIds()).toEqual([]);
+    expect(await h.record(r.id)).toMatchObject({
+      state: 'DELETED',
+      deletedAt: h.clock.now(),
+      expiresAt: h.clock.now() + 3_600_000,
+    });
+  });
+
+  it('succeeds when the server is already gone (a duplicate REMOVE)', async () => {
+    const h = executorHarness();
+    const r = await h.given(rec('PENDING_DELETE', { computeId: 'srv-gone' }));
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('removed');
+    expect((await h.record(r.id)).state).toBe('DELETED');
+  });
+
+  it('acknowledges a second delivery of the same REMOVE without calling the driver', async () => {
+    const h = executorHarness();
+    const r = await h.given(rec('PENDING_DELETE', { computeId: 'srv-gone' }));
+    const task = h.taskFor(r);
+    await h.run(task);
+    h.noop.calls.length = 0;
+
+    expect((await h.run(task)).outcome).toBe('stale');
+    expect(h.ops()).toEqual([]);
+  });
+
+  it('finds and deletes servers by tag when the record never learned its server id', async () => {
+    const h = executorHarness();
+    const r = await h.given(rec('PENDING_DELETE', { computeId: undefined }));
+    await h.noop.createServer({ amphoraId: r.id, zone: '*' });
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('removed');
+    expect(await h.control.serverIds()).toEqual([]);
+  });
+
+  it('deletes the snapshot images of an amphora preserved by snapshot', async () => {
+    const h = executorHarness();
+    const server = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    const recorded = await h.noop.snapshot(server.id, { amphoraId: 'a-1' });
+    const unrecorded = await h.noop.snapshot(server.id, { amphoraId: 'a-1' });
+    const r = await h.given(
+      rec('PENDING_DELETE', {
+        id: 'a-1',
+        computeId: server.id,
+        preservation: { method: 'snapshot', seq: 's', queuedAt: 0, imageId: recorded.imageId },
+      }),
+    );
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('removed');
+    expect(await h.control.imageIds()).toEqual([]);
+    expect(unrecorded.imageId).not.toBe(recorded.imageId);
+  });
+});
+
+describe('PRESERVE', () => {
+  async function preserving(h: ReturnType<typeof executorHarness>, method: 'unplug' | 'snapshot') {
+    const server = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    const now = h.clock.now();
+    return h.given(
+      rec('PRESERVING', {
+        id: 'a-1',
+        computeId: server.id,
+        preservation: { method, seq: '000000000001:000000', queuedAt: now },
+        task: { type: 'PRESERVE', issuedAt: now, reissues: 0, polls: 0 },
+      }),
+    );
+  }
+
+  it('unplug: detaches every port and marks the amphora PRESERVED', async () => {
+    const h = executorHarness();
+    const r = await preserving(h, 'unplug');
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('preserved');
+    expect(await h.control.portCount(r.computeId!)).toBe(0);
+    expect(await h.record(r.id)).toMatchObject({
+      state: 'PRESERVED',
+      preservation: { preservedAt: h.clock.now() },
+    });
+  });
+
+  it('snapshot: requests an image, waits for it to be active, then stops the server', async () => {
+    const h = executorHarness({ snapshotSeconds: 40, config: { check_initial_delay: 15 } });
+    const r = await preserving(h, 'snapshot');
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('snapshot-requested');
+    let after = await h.record(r.id);
+    const imageId = after.preservation!.imageId!;
+    expect(imageId).toBeDefined();
+    expect(h.sent().at(-1)).toMatchObject({
+      type: 'PRESERVE',
+      version: after.version,
+      delaySeconds: 15,
+    });
+
+    h.clock.advance(15_000);
+    expect((await h.run(h.taskFor(after))).outcome).toBe('image-pending');
+    after = await h.record(r.id);
+
+    h.clock.advance(30_000);
+    expect((await h.run(h.taskFor(after))).outcome).toBe('preserved');
+    expect(await h.record(r.id)).toMatchObject({ state: 'PRESERVED', preservation: { imageId } });
+    expect((await h.noop.getServer(r.computeId!)).status).toBe('SHUTOFF');
+    expect(h.ops().filter((o) => o === 'snapshot')).toHaveLength(1);
+  });
+
+  it('snapshot: a retry after a crash finds the image it already requested', async () => {
+    const h = executorHarness();
+    const r = await preserving(h, 'snapshot');
+    const earlier = await h.noop.snapshot(r.computeId!, { amphoraId: r.id });
+    h.noop.calls.length = 0;
+
+    await h.run(h.taskFor(r));
+
+    expect((await h.record(r.id)).preservation!.imageId).toBe(earlier.imageId);
+    expect(h.ops()).not.toContain('snapshot');
+  });
+
+  it('hands the record to removal when the server is gone before it was preserved', async () => {
+    const h = executorHarness();
+    const r = await preserving(h, 'unplug');
+    await h.noop.deleteServer(r.computeId!);
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('server-gone');
+    const after = await h.record(r.id);
+    expect(after).toMatchObject({ state: 'PENDING_DELETE', failure: { code: 'SERVER_GONE' } });
+    expect(h.sent()).toEqual([expect.objectContaining({ type: 'REMOVE', version: after.version })]);
+  });
+});
+
+describe('SWEEP', () => {
+  const sweepConfig = { orphan_grace_period: 600, orphan_sweep_interval: 600 };
+
+  it('marks an orphan on one sweep and removes it on a later one after the grace period', async () => {
+    const h = executorHarness({ config: sweepConfig });
+    const orphan = await h.control.plantServer(
+      ['amphora-housekeeper', amphoraTag('no-such-record')],
+      h.clock.now(),
+    );
+    const sweep = () => h.run(h.sweepTask());
+
+    await sweep();
+    expect(await h.store.listOrphanMarks()).toEqual([
+      expect.objectContaining({ serverId: orphan, sightings: 1, firstSeenAt: h.clock.now() }),
+    ]);
+    h.clock.advance(599_000);
+    await sweep();
+    expect(await h.control.serverIds()).toEqual([orphan]);
+    h.clock.advance(1_000);
+    await sweep();
+    expect(await h.control.serverIds()).toEqual([]);
+    expect(await h.store.listOrphanMarks()).toEqual([]);
+    expect(h.metrics.total('OrphansRemoved')).toBe(1);
+  });
+
+  it('never removes on a single observation, even past the grace period', async () => {
+    const h = executorHarness({ config: sweepConfig });
+    const orphan = await h.control.plantServer(
+      ['amphora-housekeeper', amphoraTag('x')],
+      h.clock.now(),
+    );
+    await h.store.putOrphanMark({
+      serverId: orphan,
+      firstSeenAt: h.clock.now() - 10_000_000,
+      lastSeenAt: h.clock.now(),
+      sightings: 1,
+    });
+
+    await h.run(h.sweepTask());
+
+    expect(await h.control.serverIds()).toEqual([orphan]);
+  });
+
+  it('leaves servers alone that a live record owns, or that a creating record may still claim', async () => {
+    const h = executorHarness({ config: sweepConfig });
+    const owned = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    await h.given(rec('READY', { id: 'a-1', computeId: owned.id }));
+    await h.noop.createServer({ amphoraId: 'a-2', zone: '*' });
+    await h.given(rec('PENDING_CREATE', { id: 'a-2', computeId: undefined }));
+
+    await h.run(h.sweepTask());
+
+    expect(await h.store.listOrphanMarks()).toEqual([]);
+  });
+
+  it('treats a second server of one amphora as an orphan', async () => {
+    const h = executorHarness({ config: sweepConfig });
+    const kept = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    const duplicate = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    await h.given(rec('READY', { id: 'a-1', computeId: kept.id }));
+
+    await h.run(h.sweepTask());
+
+    expect((await h.store.listOrphanMarks()).map((m) => m.serverId)).toEqual([duplicate.id]);
+  });
+
+  it('drops the mark of an orphan that went away', async () => {
+    const h = executorHarness({ config: sweepConfig });
+    await h.store.putOrphanMark({
+      serverId: 'vanished',
+      firstSeenAt: 0,
+      lastSeenAt: 0,
+      sightings: 1,
+    });
+
+    await h.run(h.sweepTask());
+
+    expect(await h.store.listOrphanMarks()).toEqual([]);
+  });
+
+  it('pushes back the purge of a deleted record whose server is seen alive (zombie rule)', async () => {
+    const h = executorHarness({ config: { ...sweepConfig, amphora_expiry_age: 3600 } });
+    const zombie = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    await h.given(
+      rec('DELETED', {
+        id: 'a-1',
+        computeId: zombie.id,
+        deletedAt: h.clock.now() - 3_000_000,
+        expiresAt: h.clock.now() + 600_000,
+      }),
+    );
+
+    await h.run(h.sweepTask());
+
+    expect(await h.record('a-1')).toMatchObject({
+      lastSeenAliveAt: h.clock.now(),
+      expiresAt: h.clock.now() + 3_600_000,
+    });
+  });
+});
+
+describe('failures: one policy for retry versus acknowledge', () => {
+  function failing(
+    error: Error,
+    operation: 'createServer' | 'getServer' | 'deleteServer' | 'unplug',
+  ) {
+    return executorHarness({
+      wrapDriver: (d) =>
+        Object.assign(Object.create(d), {
+          [operation]: async () => {
+            throw error;
+          },
+        }),
+      config: { task_max_attempts: 3, delete_max_attempts: 4 },
+    });
+  }
+
+  it.each([1, 7, 40])(
+    'retries Unavailable with back-off on delivery %i, never giving up',
+    async (receiveCount) => {
+      const h = failing(new UnavailableError('503'), 'createServer');
+      const r = await h.given(pendingCreate(h.clock.now()));
+
+      const report = await h.run(h.taskFor(r), receiveCount);
+
+      expect(report.disposition).toEqual({
+        kind: 'retry',
+        delaySeconds: Math.min(2 ** Math.min(receiveCount, 10), 900),
+        reason: 'Unavailable: 503',
+      });
+      expect((await h.record(r.id)).state).toBe('PENDING_CREATE');
+    },
+  );
+
+  it('sends an Unauthorized CREATE straight to the DLQ and marks the create failed', async () => {
+    const h = failing(new UnauthorizedError('401'), 'createServer');
+    const r = await h.given(pendingCreate(h.clock.now()));
+
+    const report = await h.run(h.taskFor(r), 1);
+
+    expect(report.disposition).toEqual({ kind: 'dead-letter', reason: 'Unauthorized: 401' });
+    expect(await h.record(r.id)).toMatchObject({
+      state: 'ERROR',
+      failure: { code: 'CREATE_FAILED' },
+    });
+    expect((await h.store.getPoolMeta()).zones[0]).toMatchObject({ consecutiveFailures: 1 });
+    expect(h.metrics.total('TaskDeadLettered')).toBe(1);
+  });
+
+  it('sends an Unauthorized REMOVE to the DLQ and leaves the record for a later re-issue', async () => {
+    const h = failing(new UnauthorizedError('401'), 'deleteServer');
+    const r = await h.given(rec('PENDING_DELETE'));
+
+    expect((await h.run(h.taskFor(r))).disposition.kind).toBe('dead-letter');
+    expect(await h.record(r.id)).toEqual(r);
+  });
+
+  it.each([
+    [1, 'retry'],
+    [3, 'retry'],
+    [4, 'ack'],
+  ] as const)(
+    'retries DeleteFailed a bounded number of times (delivery %i → %s), then shows it failed',
+    async (receiveCount, kind) => {
+      const h = failing(new DeleteFailedError('server stuck deleting'), 'deleteServer');
+      const r = await h.given(rec('PENDING_DELETE'));
+
+      const report = await h.run(h.taskFor(r), receiveCount);
+
+      expect(report.disposition.kind).toBe(kind);
+      const after = await h.record(r.id);
+      if (kind === 'ack') {
+        expect(after).toMatchObject({
+          state: 'PENDING_DELETE',
+          failure: { code: 'DELETE_FAILED', message: 'DeleteFailed: server stuck deleting' },
+        });
+        expect(h.metrics.total('DeleteFailed')).toBe(1);
+      } else {
+        expect(after).toEqual(r);
+      }
+    },
+  );
+
+  it.each([
+    [1, 'retry'],
+    [2, 'retry'],
+    [3, 'dead-letter'],
+  ] as const)(
+    'retries other driver errors a bounded number of times (delivery %i → %s)',
+    async (receiveCount, kind) => {
+      const h = failing(new AmphoraDriverError('500 from nova', { status: 500 }), 'getServer');
+      const server = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+      const r = await h.given(
+        rec('BOOTING', { id: 'a-1', computeId: server.id, bootStartedAt: h.clock.now() }),
+      );
+
+      expect((await h.run(h.taskFor(r), receiveCount)).disposition.kind).toBe(kind);
+      expect(await h.record(r.id)).toEqual(r);
+    },
+  );
+
+  it('sends NotImplemented to the DLQ at once and marks the preservation failed', async () => {
+    const h = failing(new NotImplementedError('no unplug here'), 'unplug');
+    const r = await h.given(
+      rec('PRESERVING', { preservation: { method: 'unplug', seq: 's', queuedAt: 0 } }),
+    );
+
+    expect((await h.run(h.taskFor(r), 1)).disposition.kind).toBe('dead-letter');
+    expect((await h.record(r.id)).failure?.code).toBe('PRESERVE_FAILED');
+  });
+
+  it('retries an unexpected (non-driver) error, then dead-letters it', async () => {
+    const h = failing(new TypeError('bug'), 'getServer');
+    const r = await h.given(rec('BOOTING', { bootStartedAt: h.clock.now() }));
+
+    expect((await h.run(h.taskFor(r), 1)).disposition.kind).toBe('retry');
+    expect((await h.run(h.taskFor(r), 3)).disposition).toEqual({
+      kind: 'dead-letter',
+      reason: 'Unexpected: bug',
+    });
+  });
+
+  it('keeps the message when recording a give-up fails, so that nothing is lost', async () => {
+    const h = failing(new UnauthorizedError('401'), 'createServer');
+    const r = await h.given(pendingCreate(h.clock.now()));
+    h.store.update = async () => {
+      throw new Error('store down');
+    };
+
+    expect((await h.run(h.taskFor(r), 1)).disposition.kind).toBe('retry');
+  });
+
+  it.each([
+    ['not JSON', 'not json'],
+    ['an unknown task type', JSON.stringify({ v: 1, type: 'EXPLODE', taskId: 't', issuedAt: 0 })],
+    ['a future schema version', JSON.stringify({ v: 2, type: 'SWEEP', taskId: 't', issuedAt: 0 })],
+  ])(
+    'dead-letters a malformed message (%s) with the reason, touching nothing',
+    async (_name, body) => {
+      const h = executorHarness();
+
+      const report = await h.run(body);
+
+      expect(report.disposition.kind).toBe('dead-letter');
+      expect((report.disposition as { reason: string }).reason).toMatch(/task (body|schema)/);
+      expect(h.store.calls.reads).toBe(0);
+      expect(h.metrics.total('MalformedTask')).toBe(1);
+    },
+  );
+});

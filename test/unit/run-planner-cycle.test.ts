@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import { runPlannerCycle } from '../../lib/app/run-planner-cycle.ts';
+import { LeaseLostError } from '../../lib/domain/errors.ts';
+import { plannerHarness } from '../support/app-harness.ts';
+import { rec } from '../support/pool-fixtures.ts';
+
+describe('a planner cycle', () => {
+  it('skips the cycle, reading nothing, while another planner holds the lease', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+    await h.store.acquireLease('someone-else', h.clock.now(), 60_000);
+    const reads = h.store.calls.reads;
+
+    expect(await runPlannerCycle(h.deps)).toEqual({ status: 'lease-busy' });
+    expect(h.store.calls.reads).toBe(reads);
+    expect(h.sent()).toEqual([]);
+  });
+
+  it('writes the record transitions first and only then sends their tasks', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+    const order: string[] = [];
+    const commit = h.store.commit.bind(h.store);
+    h.store.commit = async (...args) => {
+      order.push('commit');
+      return commit(...args);
+    };
+    const send = h.queue.send.bind(h.queue);
+    h.queue.send = async (tasks) => {
+      order.push(`send ${tasks.length}`);
+      return send(tasks);
+    };
+
+    const report = await runPlannerCycle(h.deps);
+
+    expect(report.status).toBe('applied');
+    expect(order).toEqual(['commit', 'send 3']);
+    expect(
+      h
+        .sent()
+        .map((t) => t.type)
+        .sort(),
+    ).toEqual(['CREATE', 'CREATE', 'SWEEP']);
+    expect(h.store.all().map((r) => r.state)).toEqual(['PENDING_CREATE', 'PENDING_CREATE']);
+  });
+
+  it('sends no task for a decision whose write lost its race, and still sends the others', async () => {
+    const h = plannerHarness({ maximum_preserved_amphora_count: 0 });
+    const a = rec('ERROR');
+    const b = rec('ERROR');
+    await h.store.create(a);
+    await h.store.create(b);
+    const listByState = h.store.listByState.bind(h.store);
+    h.store.listByState = async (...args) => {
+      const result = await listByState(...args);
+      // An executor or operator moves `a` after the planner read it.
+      const current = (await h.store.get(a.id))!;
+      if (current.version === a.version)
+        await h.store.update({ ...current, version: current.version + 1 }, current.version);
+      return result;
+    };
+
+    const report = await runPlannerCycle(h.deps);
+
+    expect(report.status === 'applied' && report.results.map((r) => r.status)).toEqual([
+      'conflict',
+      'applied',
+      'applied',
+    ]);
+    expect(
+      h
+        .sent()
+        .filter((t) => t.type === 'REMOVE')
+        .map((t) => (t as { amphoraId: string }).amphoraId),
+    ).toEqual([b.id]);
+  });
+
+  it('decides but writes and sends nothing in a dry run', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 3 });
+
+    const report = await runPlannerCycle(h.deps, { dryRun: true });
+
+    expect(report.status === 'planned' && report.plan.decisions.length).toBe(3);
+    expect(h.store.calls.recordWrites).toBe(0);
+    expect(h.store.calls.metaWrites).toBe(0);
+    expect(h.sent()).toEqual([]);
+    expect(await h.store.acquireLease('next', h.clock.now(), 1000)).toBeDefined();
+  });
+
+  it('publishes the spare pool size and the count of every state', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 3 });
+    await h.store.create(rec('READY'));
+    await h.store.create(rec('ALLOCATED'));
+
+    await runPlannerCycle(h.deps);
+
+    expect(h.gauges).toContainEqual({ name: 'SparePoolSize', value: 1 });
+    expect(h.gauges).toContainEqual({ name: 'SparePoolTarget', value: 3 });
+    const states = h.gauges.filter((g) => g.name === 'AmphoraCount');
+    expect(states).toHaveLength(10);
+    expect(states).toContainEqual({
+      name: 'AmphoraCount',
+      value: 1,
+      dimensions: { State: 'ALLOCATED' },
+    });
+  });
+
+  it('writes nothing but the lease and sends nothing in a steady-state cycle', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+    await h.store.create(rec('READY'));
+    await h.store.create(rec('READY'));
+    await runPlannerCycle(h.deps); // issues the first sweep
+    const before = { ...h.store.calls, sent: h.queue.sent.length };
+
+    const report = await runPlannerCycle(h.deps);
+
+    expect(report.status === 'applied' && report.plan.decisions).toEqual([]);
+    expect({ ...h.store.calls, sent: h.queue.sent.length }).toEqual({
+      ...before,
+      reads: before.reads + 2,
+      leaseWrites: before.leaseWrites + 2,
+    });
+  });
+
+  it('issues nothing twice when rerun after a crash between its writes and its sends', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+    h.queue.send = async () => {
+      throw new Error('crash before sending');
+    };
+    await expect(runPlannerCycle(h.deps)).rejects.toThrow('crash before sending');
+    const created = h.store.all();
+    h.queue.send = Object.getPrototypeOf(h.queue).send.bind(h.queue);
+
+    await runPlannerCycle(h.deps);
+
+    expect(h.store.all()).toEqual(created);
+    expect(h.sent().filter((t) => t.type !== 'SWEEP')).toEqual([]);
+  });
+
+  it('rethrows a storage failure so that alarms fire, and releases the lease', async () => {
+    const h = plannerHarness();
+    h.store.countByState = async () => {
+      throw new Error('DynamoDB unavailable');
+    };
+
+    await expect(runPlannerCycle(h.deps)).rejects.toThrow('DynamoDB unavailable');
+    expect(await h.store.acquireLease('next', h.clock.now(), 1000)).toBeDefined();
+  });
+
+  it('stops when fenced out: a planner whose lease was taken over writes nothing', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 2, planner_lease_ttl: 60 });
+    const commit = h.store.commit.bind(h.store);
+    h.store.commit = async (lease, groups) => {
+      h.clock.advance(61_000);
+      await h.store.acquireLease('planner-2', h.clock.now(), 60_000);
+      return commit(lease, groups);
+    };
+
+    await expect(runPlannerCycle(h.deps)).rejects.toBeInstanceOf(LeaseLostError);
+    expect(h.store.all()).toEqual([]);
+    expect(h.sent()).toEqual([]);
+  });
+});
