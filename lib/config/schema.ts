@@ -60,7 +60,10 @@ const openstackSchema = z
         .default([]),
       key_name: nonEmpty.optional(),
       config_drive: z.boolean({ error: 'must be true or false' }).default(false),
-      user_data: z.string({ error: 'must be a string' }).max(65_535).optional(),
+      user_data: z
+        .string({ error: 'must be a string' })
+        .max(65_535, { error: 'must be at most 65535 characters' })
+        .optional(),
       server_group_id: nonEmpty.optional(),
       request_timeout: seconds(1, 300).default(30),
     },
@@ -119,7 +122,8 @@ export const configSchema = z.strictObject({
   amphora_expiry_age: seconds(0, 365 * DAY).default(7 * DAY),
   create_backoff_initial: seconds(1, DAY).default(60),
   create_backoff_max: seconds(1, 7 * DAY).default(3_600),
-  orphan_sweep_interval: seconds(60, 7 * DAY).default(600),
+  /** Defaults to max(600, housekeeping_interval), filled in by parseConfig. */
+  orphan_sweep_interval: seconds(60, 7 * DAY).optional(),
   orphan_grace_period: seconds(60, 7 * DAY).default(1_800),
   task_timeout: seconds(60, DAY).default(900),
   task_max_attempts: int({ min: 1, max: 100 }).default(5),
@@ -133,7 +137,12 @@ export const configSchema = z.strictObject({
 });
 
 /** A validated configuration. */
-export type HousekeeperConfig = z.output<typeof configSchema>;
+export type HousekeeperConfig = Omit<z.output<typeof configSchema>, 'orphan_sweep_interval'> & {
+  readonly orphan_sweep_interval: number;
+};
+
+/** The sweep interval when none is configured: ten minutes, or the planner interval if longer. */
+export const DEFAULT_SWEEP_INTERVAL = 600;
 
 /** One rejected value: the field, the value given and the rule it broke. */
 export interface ConfigProblem {
@@ -179,6 +188,7 @@ function at(input: unknown, path: readonly PropertyKey[]): unknown {
 }
 
 function fieldName(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(configuration)';
   return path
     .map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`))
     .join('');
@@ -260,7 +270,7 @@ export function parseConfig(
             field,
             value: at(input, path),
             rule: 'is not a known option',
-            ...(sources[field] ? { source: sources[field] } : {}),
+            ...sourceOf(sources, field),
           });
         }
         continue;
@@ -270,16 +280,26 @@ export function parseConfig(
         field,
         value: at(input, issue.path),
         rule: issue.message,
-        ...(sources[field] ? { source: sources[field] } : {}),
+        ...sourceOf(sources, field),
       });
     }
     throw new ConfigError(problems);
   }
-  const problems = crossFieldProblems(result.data).map((p) =>
-    sources[p.field] ? { ...p, source: sources[p.field] } : p,
-  );
+  const config: HousekeeperConfig = {
+    ...result.data,
+    orphan_sweep_interval:
+      result.data.orphan_sweep_interval ??
+      Math.max(DEFAULT_SWEEP_INTERVAL, result.data.housekeeping_interval),
+  };
+  const problems = crossFieldProblems(config).map((p) => ({ ...p, ...sourceOf(sources, p.field) }));
   if (problems.length > 0) throw new ConfigError(problems);
-  return result.data;
+  return config;
+}
+
+/** Where a field's value came from; list elements (`zones[1]`) come from their list's source. */
+function sourceOf(sources: Readonly<Record<string, string>>, field: string): { source?: string } {
+  const source = sources[field] ?? sources[field.replace(/\[\d+\]$/, '')];
+  return source ? { source } : {};
 }
 
 /** The zones of the pool: the configured ones, or the single unzoned pool. */

@@ -58,7 +58,7 @@ export function decodeTask(body: string): Task {
   }
   if (json && typeof json === 'object' && 'v' in json && json.v !== TASK_SCHEMA_VERSION) {
     throw new MalformedTaskError(
-      `task schema version ${JSON.stringify(json.v)} is not supported (expected ${TASK_SCHEMA_VERSION}): ${preview(body)}`,
+      `task schema version ${clip(JSON.stringify(json.v) ?? 'undefined', 40)} is not supported (expected ${TASK_SCHEMA_VERSION}): ${preview(body)}`,
     );
   }
   const result = taskSchema.safeParse(json);
@@ -66,9 +66,13 @@ export function decodeTask(body: string): Task {
     const why = result.error.issues
       .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
       .join('; ');
-    throw new MalformedTaskError(`task body is invalid (${why}): ${preview(body)}`);
+    throw new MalformedTaskError(`task body is invalid (${clip(why, 200)}): ${preview(body)}`);
   }
   return result.data;
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}...` : text;
 }
 
 function preview(body: string): string {

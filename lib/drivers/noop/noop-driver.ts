@@ -6,6 +6,7 @@
  */
 import { serverName, snapshotName } from '../../domain/amphora.ts';
 import {
+  AmphoraDriverError,
   type DriverErrorKind,
   driverError,
   driverErrorKind,
@@ -23,7 +24,7 @@ import {
   type ServerStatus,
 } from '../../ports/amphora-driver.ts';
 import type { Clock, IdSource } from '../../ports/clock.ts';
-import type { CloudStateStore } from '../../ports/cloud-state.ts';
+import type { CloudStateStore, Versioned } from '../../ports/cloud-state.ts';
 
 /** The driver operations, as named in fault rules and the call log. */
 export const NOOP_OPERATIONS = [
@@ -133,7 +134,11 @@ export class NoopDriver implements AmphoraDriver {
         stopped: false,
         ports: Array.from({ length: this.boot.portsPerServer }, () => this.deps.newId()),
       };
-      await this.deps.state.put(SERVER + server.id, server, 'absent');
+      if (!(await this.deps.state.put(SERVER + server.id, server, 'absent'))) {
+        throw new AmphoraDriverError(
+          `server id ${server.id} already exists in the simulated cloud`,
+        );
+      }
       return this.view(server);
     });
   }
@@ -249,21 +254,25 @@ export class NoopDriver implements AmphoraDriver {
 
   /** Consumes one application of a matching fault rule, atomically across processes. */
   private async takeFault(operation: NoopOperation): Promise<DriverErrorKind | undefined> {
-    for (const entry of await this.deps.state.list(FAULT)) {
-      const rule = entry.value as FaultRule;
+    for (const listed of await this.deps.state.list(FAULT)) {
+      const rule = listed.value as FaultRule;
       if (rule.operation !== '*' && rule.operation !== operation) continue;
       if (rule.probability !== undefined) {
         if (this.deps.random() < rule.probability) return rule.error;
         continue;
       }
-      const left = rule.times ?? 0;
-      if (left <= 0) continue;
-      // A conditional write decides which process consumes this application of the rule.
-      const taken =
-        left === 1
-          ? await this.deps.state.delete(entry.key, entry.version)
-          : await this.deps.state.put(entry.key, { ...rule, times: left - 1 }, entry.version);
-      if (taken) return rule.error;
+      // A conditional write decides which process consumes each application of the rule; the
+      // loser re-reads the rule and tries again while applications are left.
+      for (let entry: Versioned | undefined = listed; entry; ) {
+        const left = (entry.value as FaultRule).times ?? 0;
+        if (left <= 0) break;
+        const taken =
+          left === 1
+            ? await this.deps.state.delete(entry.key, entry.version)
+            : await this.deps.state.put(entry.key, { ...rule, times: left - 1 }, entry.version);
+        if (taken) return rule.error;
+        entry = await this.deps.state.get(entry.key);
+      }
     }
     return undefined;
   }
@@ -321,6 +330,12 @@ export class NoopCloudControl {
   async injectFault(rule: Omit<FaultRule, 'id'>): Promise<FaultRule> {
     if ((rule.times === undefined) === (rule.probability === undefined)) {
       throw new RangeError('a fault rule needs exactly one of times and probability');
+    }
+    if (rule.times !== undefined && !(Number.isInteger(rule.times) && rule.times >= 1)) {
+      throw new RangeError(`times = ${rule.times}: must be a whole number of at least 1`);
+    }
+    if (rule.probability !== undefined && !(rule.probability >= 0 && rule.probability <= 1)) {
+      throw new RangeError(`probability = ${rule.probability}: must be between 0 and 1`);
     }
     const full: FaultRule = { id: this.newId(), ...rule };
     await this.state.put(FAULT + full.id, full, 'absent');

@@ -1,0 +1,97 @@
+/**
+ * The local run: the scheduled planner and the executors in one process, on whatever stack
+ * they are given (in-memory adapters, or the DynamoDB and SQS emulators), with the noop driver
+ * by default. A timer stands in for the EventBridge schedule; a poller for the SQS event source.
+ */
+import { consumeBatch } from '../app/consume-messages.ts';
+import type { ExecutionReport, ExecutorDeps } from '../app/execute-task.ts';
+import { claimSpare, deactivate, flagFailed } from '../app/operator-actions.ts';
+import { type PoolStatus, poolStatus } from '../app/pool-status.ts';
+import { type CycleReport, type PlannerDeps, runPlannerCycle } from '../app/run-planner-cycle.ts';
+import type { HousekeeperConfig } from '../config/schema.ts';
+import type { AmphoraDriver } from '../ports/amphora-driver.ts';
+import type { Clock, IdSource } from '../ports/clock.ts';
+import type { PoolStore } from '../ports/pool-store.ts';
+import type { MessageSource, TaskQueue } from '../ports/task-queue.ts';
+import type { Logger, Metrics } from '../ports/telemetry.ts';
+
+/** Everything a local run needs, wired by `functions/`. */
+export interface LocalStack {
+  readonly config: HousekeeperConfig;
+  readonly store: PoolStore;
+  readonly queue: TaskQueue;
+  readonly source: MessageSource;
+  readonly driver: AmphoraDriver;
+  readonly clock: Clock;
+  readonly newId: IdSource;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+/** Options of a local run. */
+export interface LocalRunOptions {
+  /** Stop after this many planner cycles; run until aborted when absent. */
+  readonly cycles?: number;
+  /** Seconds between planner runs (stands in for housekeeping_interval locally). */
+  readonly plannerEverySeconds: number;
+  /** Simulated load balancers claiming, handing back and reporting failed amphorae. */
+  readonly workload?: { readonly random: () => number };
+  readonly signal?: AbortSignal;
+  readonly onCycle?: (n: number, report: CycleReport | Error, status: PoolStatus) => void;
+  readonly onTask?: (report: ExecutionReport) => void;
+}
+
+function plannerDeps(stack: LocalStack, n: number): PlannerDeps {
+  return { ...stack, holder: `local-planner-${process.pid}-${n}` };
+}
+
+function executorDeps(stack: LocalStack): ExecutorDeps {
+  return stack;
+}
+
+async function workloadStep(stack: LocalStack, random: () => number): Promise<void> {
+  const ops = { store: stack.store, queue: stack.queue, clock: stack.clock, newId: stack.newId };
+  const allocated = await stack.store.listByState('ALLOCATED', { limit: 20 });
+  const pick = () => allocated[Math.floor(random() * allocated.length)];
+  try {
+    if (random() < 0.6) await claimSpare(ops);
+    if (allocated.length > 0 && random() < 0.3) await deactivate(ops, pick()!.id);
+    else if (allocated.length > 0 && random() < 0.25) {
+      await flagFailed(ops, pick()!.id, 'simulated load balancer reported a failure');
+    }
+  } catch (error) {
+    // A simulated load balancer losing a race is normal; the next step tries again.
+    stack.logger.debug('workload step lost a race', { error: String(error) });
+  }
+}
+
+/** Runs planner cycles and executors until `cycles` are done or the signal aborts. */
+export async function runLocal(stack: LocalStack, options: LocalRunOptions): Promise<PoolStatus> {
+  const periodMs = options.plannerEverySeconds * 1000;
+  for (let n = 1; options.cycles === undefined || n <= options.cycles; n++) {
+    if (options.signal?.aborted) break;
+    let report: CycleReport | Error;
+    try {
+      report = await runPlannerCycle(plannerDeps(stack, n));
+    } catch (error) {
+      report = error instanceof Error ? error : new Error(String(error));
+      stack.logger.error('planner cycle failed', { error: report.message });
+    }
+    const until = stack.clock.now() + periodMs;
+    while (stack.clock.now() < until && !options.signal?.aborted) {
+      const reports = await consumeBatch(executorDeps(stack), stack.source, {
+        max: 10,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      for (const r of reports) options.onTask?.(r);
+      if (reports.length === 0) {
+        await stack.clock
+          .sleep(Math.min(200, Math.max(1, until - stack.clock.now())), options.signal)
+          .catch(() => {});
+      }
+    }
+    if (options.workload) await workloadStep(stack, options.workload.random);
+    options.onCycle?.(n, report, await poolStatus(stack.store, stack.config));
+  }
+  return poolStatus(stack.store, stack.config);
+}
