@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { statusLine } from '../lib/app/pool-status.ts';
 import { ConfigError, type HousekeeperConfig, parseConfig } from '../lib/config/schema.ts';
 import { HousekeeperError } from '../lib/domain/errors.ts';
 import { consoleLogger } from '../lib/local/console-logger.ts';
@@ -12,14 +13,15 @@ import { decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
 import { LOCAL_CONFIG, LOCAL_PLANNER_EVERY_SECONDS } from '../lib/local/local-config.ts';
 import { runLocal } from '../lib/local/local-runner.ts';
 import { seededRandom } from '../lib/local/random.ts';
-import { statusLine } from '../lib/app/pool-status.ts';
 import { memoryStack } from './memory-stack.ts';
 
 function positiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1) {
-      throw new InvalidArgumentError(`${name} = ${JSON.stringify(value)}: must be a whole number of at least 1`);
+      throw new InvalidArgumentError(
+        `${name} = ${JSON.stringify(value)}: must be a whole number of at least 1`,
+      );
     }
     return n;
   };
@@ -38,7 +40,9 @@ function localConfig(file: string | undefined): HousekeeperConfig {
     try {
       overrides = JSON.parse(text) as Record<string, unknown>;
     } catch (error) {
-      throw new HousekeeperError(`--config ${file}: is not valid JSON (${(error as Error).message})`);
+      throw new HousekeeperError(
+        `--config ${file}: is not valid JSON (${(error as Error).message})`,
+      );
     }
   }
   return parseConfig({ ...LOCAL_CONFIG, ...overrides });
@@ -50,13 +54,28 @@ const program = new Command('housekeeper')
 
 program
   .command('local')
-  .description('run the planner and executors locally with the noop driver, printing the pool each cycle')
-  .option('--cycles <n>', 'stop after n planner cycles and print the final pool as JSON', positiveInt('--cycles'))
-  .option('--every <seconds>', 'seconds between planner cycles', positiveInt('--every'), LOCAL_PLANNER_EVERY_SECONDS)
+  .description(
+    'run the planner and executors locally with the noop driver, printing the pool each cycle',
+  )
+  .option(
+    '--cycles <n>',
+    'stop after n planner cycles and print the final pool as JSON',
+    positiveInt('--cycles'),
+  )
+  .option(
+    '--every <seconds>',
+    'seconds between planner cycles',
+    positiveInt('--every'),
+    LOCAL_PLANNER_EVERY_SECONDS,
+  )
   .option('--config <file>', 'JSON file of options overriding the local defaults')
   .option('--seed <n>', 'seed of the simulated workload and boot failures', positiveInt('--seed'))
   .option('--no-workload', 'do not simulate load balancers claiming and handing back amphorae')
-  .addOption(new Option('--log-level <level>', 'log level on stderr').choices(['debug', 'info', 'warn', 'error']).default('warn'))
+  .addOption(
+    new Option('--log-level <level>', 'log level on stderr')
+      .choices(['debug', 'info', 'warn', 'error'])
+      .default('warn'),
+  )
   .action(async (opts) => {
     const config = localConfig(opts.config);
     const random = opts.seed ? seededRandom(opts.seed) : Math.random;
@@ -64,7 +83,8 @@ program
     const controller = new AbortController();
     process.once('SIGINT', () => controller.abort());
     // With --cycles the final JSON goes to stdout, so progress goes to stderr.
-    const out = (line: string) => (opts.cycles ? process.stderr : process.stdout).write(`${line}\n`);
+    const out = (line: string) =>
+      (opts.cycles ? process.stderr : process.stdout).write(`${line}\n`);
     out(
       `amphora-housekeeper local run: noop driver, ${config.spare_amphora_pool_size} spares per zone, ` +
         `≤ ${config.maximum_deploying_amphora_count} deploying, ${config.maximum_preserved_amphora_count} preserved ` +

@@ -19,10 +19,14 @@ export function memoryStack(
   const clock = systemClock;
   const queue = new MemoryTaskQueue(clock, { visibilityTimeoutSeconds: 30 });
   const cloud = new MemoryCloudState();
-  const driver = new NoopDriver({ state: cloud, clock, newId: randomUUID, random }, config.ownership_tag, {
-    bootSeconds: config.noop.boot_seconds,
-    bootFailureRate: config.noop.boot_failure_rate,
-  });
+  const driver = new NoopDriver(
+    { state: cloud, clock, newId: randomUUID, random },
+    config.ownership_tag,
+    {
+      bootSeconds: config.noop.boot_seconds,
+      bootFailureRate: config.noop.boot_failure_rate,
+    },
+  );
   return {
     config,
     store: new MemoryPoolStore(),
