@@ -331,3 +331,42 @@ function quiet(world: World): boolean {
     }
   });
 }
+
+describe('convergence with a healthy cloud', () => {
+  it('fills an empty pool in exactly the fewest cycles the deploying cap allows, never more than the cap at once', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          spare_amphora_pool_size: fc.integer({ min: 1, max: 12 }),
+          availability_zones: fc.constantFrom([], ['az1', 'az2'], ['az1', 'az2', 'az3']),
+          maximum_deploying_amphora_count: fc.integer({ min: 1, max: 8 }),
+          housekeeping_interval: fc.constantFrom(60, 120),
+        }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.integer(),
+        async (config, bootSeconds, seed) => {
+          const world = new World(config, {
+            seed,
+            bootSeconds,
+            bootFailureRate: 0,
+            duplicateRate: 0,
+          });
+          const total =
+            config.spare_amphora_pool_size * Math.max(1, config.availability_zones.length);
+          const fewest = Math.ceil(total / config.maximum_deploying_amphora_count);
+          let cycles = 0;
+          while (!world.atTarget() && cycles <= fewest + 1) {
+            await world.cycle();
+            cycles += 1;
+          }
+          expect({ cycles, atTarget: world.atTarget() }).toEqual({
+            cycles: fewest,
+            atTarget: true,
+          });
+          expect(world.violations).toEqual([]);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+});
