@@ -27,6 +27,9 @@ export type {
   ZoneStateCounts,
 } from '../domain/pool.ts';
 
+/** Most writes in one commit group. */
+export const MAX_GROUP_WRITES = 99;
+
 /** The pool store port. */
 export interface PoolStore {
   /** One record, or `undefined`. */
@@ -61,7 +64,10 @@ export interface PoolStore {
   /** Gives the lease up early, keeping its token counter. No-op when no longer held. */
   releaseLease(lease: Lease): Promise<void>;
   /**
-   * Applies write groups, each atomically and each fenced by the lease.
+   * Applies write groups, each atomically and each fenced by the lease. A group writes each
+   * record at most once and holds at most {@link MAX_GROUP_WRITES} writes (a DynamoDB
+   * transaction's 100 items, less the lease check); a group beyond that is a `RangeError`
+   * before anything is written.
    * @returns one result per group, in order.
    * @throws LeaseLostError when the lease has passed to another holder (no group applied after).
    */

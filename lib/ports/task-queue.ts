@@ -4,10 +4,14 @@
  */
 import type { OutgoingTask } from '../domain/tasks.ts';
 
+/** The longest delivery delay SQS allows. */
+export const MAX_DELAY_SECONDS = 900;
+
 /** The sending side of the task queue. */
 export interface TaskQueue {
   /**
-   * Sends tasks (the adapter batches them). Resolves only when every task was accepted.
+   * Sends tasks (the adapter batches them). Resolves only when every task was accepted. A
+   * delay is a whole number of seconds from 0 to {@link MAX_DELAY_SECONDS} (SQS's limit).
    * @throws TaskSendError listing the tasks that could not be sent.
    */
   send(tasks: readonly OutgoingTask[]): Promise<void>;
@@ -39,8 +43,10 @@ export interface ReceivedMessage extends IncomingMessage {
 
 /** Where a poller (local runs, tests) gets messages from and settles them. */
 export interface MessageSource {
-  receive(max: number): Promise<ReceivedMessage[]>;
-  ack(receipt: string): Promise<void>;
+  /** Up to `max` messages (a long poll may wait for them); rejects if `signal` aborts. */
+  receive(max: number, signal?: AbortSignal): Promise<ReceivedMessage[]>;
+  /** Deletes a handled message; a receipt no longer valid is ignored (the work may rerun). */
+  ack(receipt: string): Promise<unknown>;
   /** Makes the message visible again after `delaySeconds` (SQS: ChangeMessageVisibility). */
-  retryLater(receipt: string, delaySeconds: number): Promise<void>;
+  retryLater(receipt: string, delaySeconds: number): Promise<unknown>;
 }

@@ -5,15 +5,16 @@
  */
 import { type AmphoraRecord, type AmphoraState, expiryTime } from '../../domain/amphora.ts';
 import { LeaseLostError, VersionConflictError } from '../../domain/errors.ts';
-import type {
-  GroupResult,
-  Lease,
-  OrphanMark,
-  PoolMeta,
-  PoolStore,
-  WriteGroup,
-  ZoneCreateStats,
-  ZoneStateCounts,
+import {
+  type GroupResult,
+  type Lease,
+  MAX_GROUP_WRITES,
+  type OrphanMark,
+  type PoolMeta,
+  type PoolStore,
+  type WriteGroup,
+  type ZoneCreateStats,
+  type ZoneStateCounts,
 } from '../../ports/pool-store.ts';
 
 function byAge(a: AmphoraRecord, b: AmphoraRecord): number {
@@ -60,7 +61,7 @@ export class MemoryPoolStore implements PoolStore {
     return [...this.records.values()]
       .filter((r) => r.state === state && (options.zone === undefined || r.zone === options.zone))
       .sort(byAge)
-      .slice(0, options.limit ?? Number.POSITIVE_INFINITY)
+      .slice(0, Math.max(0, options.limit ?? Number.POSITIVE_INFINITY))
       .map((r) => structuredClone(r));
   }
 
@@ -69,7 +70,7 @@ export class MemoryPoolStore implements PoolStore {
     return [...this.records.values()]
       .filter((r) => (r.state === 'PRESERVING' || r.state === 'PRESERVED') && r.preservation)
       .sort((a, b) => (a.preservation!.seq < b.preservation!.seq ? -1 : 1))
-      .slice(0, options.limit ?? Number.POSITIVE_INFINITY)
+      .slice(0, Math.max(0, options.limit ?? Number.POSITIVE_INFINITY))
       .map((r) => structuredClone(r));
   }
 
@@ -122,6 +123,14 @@ export class MemoryPoolStore implements PoolStore {
   }
 
   async commit(lease: Lease, groups: readonly WriteGroup[]): Promise<GroupResult[]> {
+    for (const group of groups) {
+      const ids = group.flatMap((op) => (op.kind === 'sweep-issued' ? [] : [op.record.id]));
+      if (group.length > MAX_GROUP_WRITES || new Set(ids).size !== ids.length) {
+        throw new RangeError(
+          `a commit group writes each record at most once and holds at most ${MAX_GROUP_WRITES} writes`,
+        );
+      }
+    }
     const results: GroupResult[] = [];
     for (const group of groups) {
       if (this.lease?.token !== lease.token || this.lease.holder !== lease.holder) {

@@ -3,15 +3,23 @@
  * timeout with redelivery, receive counts, redrive to a DLQ after `maxReceiveCount`, and
  * optional duplicate delivery (standard queues deliver at least once). For tests only.
  */
+import { TaskSendError } from '../../domain/errors.ts';
 import { encodeTask, type OutgoingTask } from '../../domain/tasks.ts';
 import type { Clock } from '../../ports/clock.ts';
-import type { MessageSource, ReceivedMessage, TaskQueue } from '../../ports/task-queue.ts';
+import {
+  MAX_DELAY_SECONDS,
+  type MessageSource,
+  type ReceivedMessage,
+  type TaskQueue,
+} from '../../ports/task-queue.ts';
 
 interface StoredMessage {
   readonly messageId: string;
   readonly body: string;
   visibleAt: number;
   receiveCount: number;
+  /** Only the latest delivery's receipt settles the message. */
+  receipt?: string;
 }
 
 /** A message in the dead-letter queue, with why it is there. */
@@ -56,6 +64,16 @@ export class MemoryTaskQueue implements TaskQueue {
   }
 
   async send(tasks: readonly OutgoingTask[]): Promise<void> {
+    // SQS refuses such delays; so does this queue, so that tests meet the same limits.
+    const refused = tasks.filter(
+      ({ delaySeconds: d = 0 }) => !Number.isInteger(d) || d < 0 || d > MAX_DELAY_SECONDS,
+    );
+    if (refused.length > 0) {
+      throw new TaskSendError(
+        refused.map((t) => t.task.taskId),
+        `delaySeconds must be a whole number from 0 to ${MAX_DELAY_SECONDS}`,
+      );
+    }
     for (const { task, delaySeconds } of tasks) {
       const body = encodeTask(task);
       this.sent.push({ body, delaySeconds: delaySeconds ?? 0 });
@@ -92,6 +110,8 @@ export class MemoryTaskQueue implements TaskQueue {
       m.receiveCount += 1;
       m.visibleAt = now + this.options.visibilityTimeoutSeconds * 1000;
       const receipt = `${m.messageId}#${m.receiveCount}`;
+      if (m.receipt) this.inFlight.delete(m.receipt);
+      m.receipt = receipt;
       this.inFlight.set(receipt, m);
       out.push({ messageId: m.messageId, body: m.body, receiveCount: m.receiveCount, receipt });
     }
