@@ -1,118 +1,454 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --disable-warning=ExperimentalWarning
 /**
  * The operator CLI, `housekeeper`. A composition root: it reads the environment and files,
- * builds the stack, and calls the use cases in `lib/`.
+ * opens a stack (the local one, or a deployed one with `--target aws`) and calls the use cases.
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { statusLine } from '../lib/app/pool-status.ts';
+import { consumeBatch } from '../lib/app/consume-messages.ts';
+import {
+  claimSpare,
+  deactivateMany,
+  flagFailed,
+  requestPreservation,
+  retryFailed,
+} from '../lib/app/operator-actions.ts';
+import { poolStatus, statusLine, viewOf } from '../lib/app/pool-status.ts';
+import { runPlannerCycle } from '../lib/app/run-planner-cycle.ts';
 import { ConfigError, type HousekeeperConfig, parseConfig } from '../lib/config/schema.ts';
-import { HousekeeperError } from '../lib/domain/errors.ts';
-import { consoleLogger } from '../lib/local/console-logger.ts';
+import { AMPHORA_STATES, type AmphoraState } from '../lib/domain/amphora.ts';
+import {
+  AmphoraNotFoundError,
+  type DriverErrorKind,
+  HousekeeperError,
+} from '../lib/domain/errors.ts';
+import { NOOP_OPERATIONS, type NoopOperation } from '../lib/drivers/noop/noop-driver.ts';
+import { consoleLogger, type Level } from '../lib/local/console-logger.ts';
 import { decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
+import { formatList, formatPlan, formatRecord, formatStatus } from '../lib/local/format.ts';
 import { LOCAL_CONFIG, LOCAL_PLANNER_EVERY_SECONDS } from '../lib/local/local-config.ts';
-import { runLocal } from '../lib/local/local-runner.ts';
+import { type LocalStack, runLocal } from '../lib/local/local-runner.ts';
 import { seededRandom } from '../lib/local/random.ts';
+import {
+  type OpenStack,
+  openAwsStack,
+  openLocalStack,
+  savedLocalConfig,
+  saveLocalConfig,
+} from './local-stack.ts';
 import { memoryStack } from './memory-stack.ts';
 
-function positiveInt(name: string) {
+const ERROR_KINDS: DriverErrorKind[] = [
+  'NotFound',
+  'Unauthorized',
+  'Unavailable',
+  'DeleteFailed',
+  'NotImplemented',
+  'AmphoraDriverError',
+];
+
+function wholeNumber(name: string, min = 1) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) {
+    if (!Number.isInteger(n) || n < min) {
       throw new InvalidArgumentError(
-        `${name} = ${JSON.stringify(value)}: must be a whole number of at least 1`,
+        `${name} = ${JSON.stringify(value)}: must be a whole number of at least ${min}`,
       );
     }
     return n;
   };
 }
 
-/** The local configuration, with a JSON file's options on top. */
-function localConfig(file: string | undefined): HousekeeperConfig {
-  let overrides: Record<string, unknown> = {};
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (error) {
-      throw new HousekeeperError(`--config ${file}: cannot be read (${(error as Error).message})`);
-    }
-    try {
-      overrides = JSON.parse(text) as Record<string, unknown>;
-    } catch (error) {
-      throw new HousekeeperError(
-        `--config ${file}: is not valid JSON (${(error as Error).message})`,
-      );
-    }
+function readJsonFile(file: string | undefined): Record<string, unknown> {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new HousekeeperError(`--config ${file}: cannot be read (${(error as Error).message})`);
   }
-  return parseConfig({ ...LOCAL_CONFIG, ...overrides });
+  try {
+    const value: unknown = JSON.parse(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new HousekeeperError(`--config ${file}: must hold a JSON object of options`);
+    }
+    return value as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof HousekeeperError) throw error;
+    throw new HousekeeperError(`--config ${file}: is not valid JSON (${(error as Error).message})`);
+  }
+}
+
+interface StackOptions {
+  target: 'local' | 'aws';
+  config?: string;
+  logLevel: Level;
+}
+
+/** Opens the stack a command works on; the caller closes it. */
+async function open(opts: StackOptions): Promise<OpenStack> {
+  const logger = consoleLogger(opts.logLevel);
+  if (opts.target === 'aws') {
+    return openAwsStack({ config: readJsonFile(opts.config), logger, env: process.env });
+  }
+  const raw = { ...LOCAL_CONFIG, ...savedLocalConfig(), ...readJsonFile(opts.config) };
+  return openLocalStack({ config: parseConfig(raw), logger, env: process.env });
+}
+
+/** Runs `body` on an opened stack, always closing it. */
+async function withStack(opts: StackOptions, body: (s: OpenStack) => Promise<void>) {
+  const stack = await open(opts);
+  try {
+    await body(stack);
+  } finally {
+    await stack.close();
+  }
+}
+
+function print(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+function printJson(value: unknown): void {
+  print(JSON.stringify(value, null, 2));
+}
+
+/** Adds the options every command that opens a stack takes. */
+function withStackOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option(
+        '--target <target>',
+        'the local stack, or the deployed one named by HOUSEKEEPER_* variables',
+      )
+        .choices(['local', 'aws'])
+        .default('local'),
+    )
+    .option(
+      '--config <file>',
+      'JSON file of options (over the local defaults, or over HOUSEKEEPER_CONFIG)',
+    )
+    .addOption(
+      new Option('--log-level <level>', 'log level on stderr')
+        .choices(['debug', 'info', 'warn', 'error'])
+        .default('warn'),
+    );
+}
+
+function stackCommand(name: string, description: string): Command {
+  return withStackOptions(program.command(name).description(description));
 }
 
 const program = new Command('housekeeper')
   .description('amphora-housekeeper: keeps spare Octavia amphorae ready, and tidies up failed ones')
   .showHelpAfterError();
 
+// -- local run ------------------------------------------------------------------------------------
+
 program
   .command('local')
   .description(
-    'run the planner and executors locally with the noop driver, printing the pool each cycle',
+    'run the planner and executors locally (DynamoDB Local and SQS emulators, data in .local/, noop driver by default), printing the pool each cycle',
   )
   .option(
     '--cycles <n>',
     'stop after n planner cycles and print the final pool as JSON',
-    positiveInt('--cycles'),
+    wholeNumber('--cycles'),
   )
   .option(
     '--every <seconds>',
     'seconds between planner cycles',
-    positiveInt('--every'),
+    wholeNumber('--every'),
     LOCAL_PLANNER_EVERY_SECONDS,
   )
   .option('--config <file>', 'JSON file of options overriding the local defaults')
-  .option('--seed <n>', 'seed of the simulated workload and boot failures', positiveInt('--seed'))
+  .option('--seed <n>', 'seed of the simulated workload and boot failures', wholeNumber('--seed'))
   .option('--no-workload', 'do not simulate load balancers claiming and handing back amphorae')
+  .option('--memory', 'keep everything in this process instead of the emulators (nothing persists)')
   .addOption(
     new Option('--log-level <level>', 'log level on stderr')
       .choices(['debug', 'info', 'warn', 'error'])
       .default('warn'),
   )
   .action(async (opts) => {
-    const config = localConfig(opts.config);
+    const raw = { ...LOCAL_CONFIG, ...readJsonFile(opts.config) };
+    const config: HousekeeperConfig = parseConfig(raw);
     const random = opts.seed ? seededRandom(opts.seed) : Math.random;
-    const stack = memoryStack(config, consoleLogger(opts.logLevel), random);
-    const controller = new AbortController();
-    process.once('SIGINT', () => controller.abort());
+    const logger = consoleLogger(opts.logLevel);
     // With --cycles the final JSON goes to stdout, so progress goes to stderr.
     const out = (line: string) =>
       (opts.cycles ? process.stderr : process.stdout).write(`${line}\n`);
-    out(
-      `amphora-housekeeper local run: noop driver, ${config.spare_amphora_pool_size} spares per zone, ` +
-        `≤ ${config.maximum_deploying_amphora_count} deploying, ${config.maximum_preserved_amphora_count} preserved ` +
-        `(${config.preservation_scheme}, ${config.preservation_method}); a cycle every ${opts.every} s` +
-        (opts.cycles ? `, ${opts.cycles} cycles` : '; Ctrl-C to stop'),
-    );
-    const final = await runLocal(stack, {
-      ...(opts.cycles ? { cycles: opts.cycles } : {}),
-      plannerEverySeconds: opts.every,
-      ...(opts.workload ? { workload: { random } } : {}),
-      signal: controller.signal,
-      onTask: (r) => {
-        const line = taskLine(r);
-        if (line) out(line);
-      },
-      onCycle: (n, report, status) => {
-        out(`cycle ${String(n).padStart(3)}  ${statusLine(status)}   | ${decisionSummary(report)}`);
-      },
-    });
-    if (opts.cycles) process.stdout.write(`${JSON.stringify(final, null, 2)}\n`);
+    let stack: OpenStack;
+    let executor: Pick<LocalStack, 'driver' | 'source'>;
+    if (opts.memory) {
+      const m = memoryStack(config, logger, random);
+      stack = { ...m, description: 'memory', executorsRunning: true, close: async () => {} };
+      executor = m;
+    } else {
+      out('starting DynamoDB Local (data in .local/dynamodb) and the SQS emulator...');
+      stack = await openLocalStack({ config, logger, env: process.env, serve: true, random });
+      saveLocalConfig(raw);
+      executor = stack.executor!;
+    }
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      out(
+        `amphora-housekeeper local run on ${stack.description}: ${config.driver} driver, ${config.spare_amphora_pool_size} spares per zone, ` +
+          `≤ ${config.maximum_deploying_amphora_count} deploying, ${config.maximum_preserved_amphora_count} preserved ` +
+          `(${config.preservation_scheme}, ${config.preservation_method}); a cycle every ${opts.every} s` +
+          (opts.cycles ? `, ${opts.cycles} cycles` : '; Ctrl-C to stop'),
+      );
+      const final = await runLocal(
+        { ...stack, ...executor },
+        {
+          ...(opts.cycles ? { cycles: opts.cycles } : {}),
+          plannerEverySeconds: opts.every,
+          // The emulated queue does not persist: tasks the last run left waiting are re-issued.
+          freshQueue: !opts.memory,
+          ...(opts.workload ? { workload: { random } } : {}),
+          signal: controller.signal,
+          onTask: (r) => {
+            const line = taskLine(r);
+            if (line) out(line);
+          },
+          onCycle: (n, report, status) => {
+            out(
+              `cycle ${String(n).padStart(3)}  ${statusLine(status)}   | ${decisionSummary(report)}`,
+            );
+          },
+        },
+      );
+      if (opts.cycles) printJson(final);
+      else out('stopped; the pool stays in .local/ (`npx housekeeper status` shows it)');
+    } finally {
+      await stack.close();
+    }
   });
+
+// -- inspection -----------------------------------------------------------------------------------
+
+stackCommand(
+  'status',
+  'show the pool: spares against target, every state, the preserved queue, what waits for an operator',
+)
+  .option('--json', 'print JSON')
+  .action(async (opts) =>
+    withStack(opts, async (s) => {
+      const status = await poolStatus(s.store, s.config);
+      if (opts.json) printJson(status);
+      else print(formatStatus(status, s.description));
+    }),
+  );
+
+stackCommand('list', 'list amphorae, oldest first')
+  .addOption(new Option('--state <state>', 'only this state').choices([...AMPHORA_STATES]))
+  .option('--zone <zone>', 'only this availability zone')
+  .option('--limit <n>', 'at most n per state', wholeNumber('--limit'), 100)
+  .option('--json', 'print JSON')
+  .action(async (opts) =>
+    withStack(opts, async (s) => {
+      const states: AmphoraState[] = opts.state ? [opts.state] : [...AMPHORA_STATES];
+      const records = (
+        await Promise.all(
+          states.map((st) =>
+            s.store.listByState(st, {
+              limit: opts.limit,
+              ...(opts.zone ? { zone: opts.zone } : {}),
+            }),
+          ),
+        )
+      ).flat();
+      if (opts.json) printJson(records);
+      else print(formatList(records.map(viewOf)));
+    }),
+  );
+
+stackCommand('show', 'show one amphora with its history')
+  .argument('<id>', 'amphora id')
+  .option('--json', 'print JSON')
+  .action(async (id: string, opts) =>
+    withStack(opts, async (s) => {
+      const record = await s.store.get(id);
+      if (!record) throw new AmphoraNotFoundError(id);
+      if (opts.json) printJson(record);
+      else print(formatRecord(record));
+    }),
+  );
+
+// -- the planner ------------------------------------------------------------------------------------
+
+stackCommand('plan', 'dry-run the next planner cycle: show what it would decide, change nothing')
+  .option('--json', 'print JSON')
+  .action(async (opts) =>
+    withStack(opts, async (s) => {
+      const report = await runPlannerCycle(
+        { ...s, holder: `cli-plan-${process.pid}` },
+        { dryRun: true },
+      );
+      if (report.status === 'lease-busy')
+        throw new HousekeeperError('a planner cycle is running right now; try again in a moment');
+      if (opts.json) printJson(report.plan);
+      else print(formatPlan(report.plan, `next cycle on ${s.description} (dry run):`));
+    }),
+  );
+
+stackCommand('cycle', 'run one planner cycle now')
+  .option(
+    '--drain',
+    'then run the executors in this process until the queue is quiet (local, no local run active)',
+  )
+  .option('--json', 'print JSON')
+  .action(async (opts) =>
+    withStack(opts, async (s) => {
+      const report = await runPlannerCycle(
+        { ...s, holder: `cli-cycle-${process.pid}` },
+        { reissuePendingTasks: opts.reissue === true },
+      );
+      if (report.status === 'lease-busy')
+        throw new HousekeeperError('a planner cycle is running right now; try again in a moment');
+      if (opts.json) printJson(report);
+      else
+        print(
+          formatPlan(report.plan, `cycle on ${s.description}: ${report.tasksSent} task(s) sent`),
+        );
+      if (!opts.drain) return;
+      if (!s.executor || s.executorsRunning) {
+        print(
+          'executors are running elsewhere (the local run or the Lambdas); nothing to drain here',
+        );
+        return;
+      }
+      const deps = { ...s, ...s.executor };
+      for (let quiet = 0; quiet < 3; ) {
+        const reports = await consumeBatch(deps, s.executor.source, { max: 10 });
+        quiet = reports.length === 0 ? quiet + 1 : 0;
+        for (const r of reports) {
+          const line = taskLine(r);
+          if (line) print(line);
+        }
+      }
+    }),
+  );
+
+// -- operator actions -----------------------------------------------------------------------------
+
+function noteIfNoExecutor(s: OpenStack): void {
+  if (!s.executorsRunning) {
+    print('note: no local run is active; the next one re-issues this task after task_timeout');
+  }
+}
+
+stackCommand('claim', 'claim a READY spare for a load balancer (READY → ALLOCATED)')
+  .option('--zone <zone>', 'from this availability zone')
+  .action(async (opts) =>
+    withStack(opts, async (s) => {
+      const claimed = await claimSpare(s, opts.zone ? { zone: opts.zone } : {});
+      if (!claimed)
+        throw new HousekeeperError(`no READY spare${opts.zone ? ` in ${opts.zone}` : ''} to claim`);
+      print(`claimed ${claimed.id} (server ${claimed.computeId ?? '-'})`);
+    }),
+  );
+
+stackCommand('deactivate', 'hand amphorae back for removal (→ PENDING_DELETE)')
+  .argument('<ids...>', 'amphora ids')
+  .action(async (ids: string[], opts) =>
+    withStack(opts, async (s) => {
+      const results = await deactivateMany(s, ids);
+      for (const r of results) print(`${r.amphoraId}: ${r.result}`);
+      if (results.some((r) => r.result === 'scheduled')) noteIfNoExecutor(s);
+      if (results.some((r) => !['scheduled', 'already-removing'].includes(r.result)))
+        process.exitCode = 1;
+    }),
+  );
+
+stackCommand('flag', 'report an amphora as failed (→ ERROR); the planner preserves or removes it')
+  .argument('<id>', 'amphora id')
+  .requiredOption('--reason <text>', 'what failed')
+  .action(async (id: string, opts) =>
+    withStack(opts, async (s) => {
+      const r = await flagFailed(s, id, opts.reason);
+      print(`${r.id}: ${r.state}`);
+    }),
+  );
+
+stackCommand('preserve', 'ask for an amphora to be preserved for diagnosis (→ PRESERVE)')
+  .argument('<id>', 'amphora id')
+  .action(async (id: string, opts) =>
+    withStack(opts, async (s) => {
+      const r = await requestPreservation(s, id);
+      print(
+        `${r.id}: ${r.state} (the planner preserves it within maximum_preserved_amphora_count)`,
+      );
+    }),
+  );
+
+stackCommand('retry', 'retry an amphora whose removal or preservation failed for good')
+  .argument('<id>', 'amphora id')
+  .action(async (id: string, opts) =>
+    withStack(opts, async (s) => {
+      const r = await retryFailed(s, id);
+      print(`${r.id}: ${r.task?.type} sent again`);
+      noteIfNoExecutor(s);
+    }),
+  );
+
+// -- the noop cloud -------------------------------------------------------------------------------
+
+const noop = program.command('noop').description('control the noop driver’s simulated cloud');
+
+function noopCommand(name: string, description: string): Command {
+  return withStackOptions(noop.command(name).description(description));
+}
+
+function controlOf(s: OpenStack) {
+  if (!s.control) throw new HousekeeperError('the configured driver is not noop');
+  return s.control;
+}
+
+noopCommand('fault', 'make driver operations fail: the next N times, or with a probability')
+  .requiredOption('--operation <op>', `operation, or * for all (${NOOP_OPERATIONS.join(', ')})`)
+  .addOption(new Option('--error <kind>', 'error class').choices(ERROR_KINDS).makeOptionMandatory())
+  .option('--times <n>', 'fail the next n calls', wholeNumber('--times'))
+  .option('--probability <p>', 'fail each call with probability p (0..1)', Number.parseFloat)
+  .action(async (opts) =>
+    withStack(opts, async (s) => {
+      if (opts.operation !== '*' && !NOOP_OPERATIONS.includes(opts.operation)) {
+        throw new HousekeeperError(
+          `--operation = ${JSON.stringify(opts.operation)}: must be * or one of ${NOOP_OPERATIONS.join(', ')}`,
+        );
+      }
+      const rule = await controlOf(s).injectFault({
+        operation: opts.operation as NoopOperation | '*',
+        error: opts.error,
+        ...(opts.times !== undefined ? { times: opts.times } : {}),
+        ...(opts.probability !== undefined ? { probability: opts.probability } : {}),
+      });
+      print(
+        `fault ${rule.id}: ${rule.operation} fails with ${rule.error} ${rule.times !== undefined ? `the next ${rule.times} time(s)` : `with probability ${rule.probability}`}`,
+      );
+    }),
+  );
+
+noopCommand('faults', 'list the active fault rules').action(async (opts) =>
+  withStack(opts, async (s) => printJson(await controlOf(s).faults())),
+);
+
+noopCommand('clear', 'remove every fault rule').action(async (opts) =>
+  withStack(opts, async (s) => {
+    await controlOf(s).clearFaults();
+    print('fault rules cleared');
+  }),
+);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof HousekeeperError) {
+  if (error instanceof HousekeeperError) {
     process.stderr.write(`housekeeper: ${error.message}\n`);
-    process.exitCode = 2;
+    process.exitCode = error instanceof ConfigError ? 2 : 1;
   } else {
     throw error;
   }

@@ -37,9 +37,26 @@ export type CycleReport =
       readonly leaseToken: number;
     };
 
+/** Options of one cycle. */
+export interface CycleOptions {
+  /** Decide and report, but write and send nothing. */
+  readonly dryRun?: boolean;
+  /**
+   * Re-issue every pending task now instead of after task_timeout: for a queue known to have
+   * lost its messages (a fresh local queue, a purged one). Duplicates are harmless: a task
+   * re-issued bumps its record's version, so any older message for it is stale.
+   */
+  readonly reissuePendingTasks?: boolean;
+}
+
 /** Reads the pool as the planner needs it and returns the plan, without writing anything. */
-async function readAndPlan(deps: PlannerDeps, leaseToken: number): Promise<Plan> {
-  const { store, config } = deps;
+async function readAndPlan(
+  deps: PlannerDeps,
+  leaseToken: number,
+  options: CycleOptions,
+): Promise<Plan> {
+  const { store } = deps;
+  const config = options.reissuePendingTasks ? { ...deps.config, task_timeout: 0 } : deps.config;
   const counts = await store.countByState(AMPHORA_STATES);
   const meta = await store.getPoolMeta();
   const rp = readPlan(config, counts);
@@ -76,12 +93,12 @@ function publish(deps: PlannerDeps, p: Plan): void {
 
 /**
  * Runs one planner cycle. With `dryRun` it decides and reports but writes and sends nothing
- * (it still takes the lease, so that it sees a consistent pool).
+ * (it still takes the lease, so that it sees a consistent pool); see {@link CycleOptions}.
  * @throws whatever the store or queue throws: a planner error must reach the alarms.
  */
 export async function runPlannerCycle(
   deps: PlannerDeps,
-  options: { readonly dryRun?: boolean } = {},
+  options: CycleOptions = {},
 ): Promise<CycleReport> {
   const ttl = deps.config.planner_lease_ttl * 1000;
   const lease = await deps.store.acquireLease(deps.holder, deps.clock.now(), ttl);
@@ -91,7 +108,7 @@ export async function runPlannerCycle(
     return { status: 'lease-busy' };
   }
   try {
-    const p = await readAndPlan(deps, lease.token);
+    const p = await readAndPlan(deps, lease.token, options);
     publish(deps, p);
     for (const note of p.notes) deps.logger.info('planner note', { ...note });
     if (options.dryRun) {

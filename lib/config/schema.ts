@@ -276,6 +276,8 @@ export function parseConfig(
         continue;
       }
       const field = fieldName(issue.path);
+      // One problem per field: the first rule it breaks (e.g. "at least 60" over "a multiple of 60").
+      if (problems.some((p) => p.field === field)) continue;
       problems.push({
         field,
         value: at(input, issue.path),

@@ -39,6 +39,8 @@ export interface LocalRunOptions {
   readonly signal?: AbortSignal;
   readonly onCycle?: (n: number, report: CycleReport | Error, status: PoolStatus) => void;
   readonly onTask?: (report: ExecutionReport) => void;
+  /** The queue starts empty though records may wait on tasks (its messages did not persist). */
+  readonly freshQueue?: boolean;
 }
 
 function plannerDeps(stack: LocalStack, n: number): PlannerDeps {
@@ -72,7 +74,9 @@ export async function runLocal(stack: LocalStack, options: LocalRunOptions): Pro
     if (options.signal?.aborted) break;
     let report: CycleReport | Error;
     try {
-      report = await runPlannerCycle(plannerDeps(stack, n));
+      report = await runPlannerCycle(plannerDeps(stack, n), {
+        reissuePendingTasks: n === 1 && options.freshQueue === true,
+      });
     } catch (error) {
       report = error instanceof Error ? error : new Error(String(error));
       stack.logger.error('planner cycle failed', { error: report.message });

@@ -18,6 +18,7 @@ import {
 
 /** DynamoDB Local for one test file. */
 export interface TestDynamo {
+  readonly endpoint: string;
   readonly client: DynamoDBClient;
   /** Another client of the same emulator (destroyed by `stop()`), for per-test interceptors. */
   newClient(): DynamoDBClient;
@@ -32,6 +33,7 @@ export async function startTestDynamo(): Promise<TestDynamo> {
   const client = new DynamoDBClient(localClientConfig(local.endpoint));
   const clients = [client];
   return {
+    endpoint: local.endpoint,
     client,
     newClient() {
       const another = new DynamoDBClient(localClientConfig(local.endpoint));
@@ -52,6 +54,7 @@ export async function startTestDynamo(): Promise<TestDynamo> {
 
 /** fauxqs for one test file. */
 export interface TestSqs {
+  readonly endpoint: string;
   readonly client: SQSClient;
   /** Another client of the same emulator (destroyed by `stop()`), for per-test interceptors. */
   newClient(): SQSClient;
@@ -68,6 +71,7 @@ export async function startTestSqs(): Promise<TestSqs> {
   const client = new SQSClient(localClientConfig(sqs.endpoint));
   const clients = [client];
   return {
+    endpoint: sqs.endpoint,
     client,
     newClient() {
       const another = new SQSClient(localClientConfig(sqs.endpoint));

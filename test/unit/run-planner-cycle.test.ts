@@ -158,4 +158,20 @@ describe('a planner cycle', () => {
     expect(h.store.all()).toEqual([]);
     expect(h.sent()).toEqual([]);
   });
+
+  it('re-issues every pending task at once after the queue lost its messages', async () => {
+    const h = plannerHarness({ task_timeout: 900 });
+    const waiting = rec('PENDING_DELETE', {
+      task: { type: 'REMOVE', issuedAt: h.clock.now() - 1_000, reissues: 0, polls: 0 },
+    });
+    await h.store.create(waiting);
+
+    await runPlannerCycle(h.deps);
+    expect(h.sent().filter((t) => t.type === 'REMOVE')).toEqual([]);
+
+    await runPlannerCycle(h.deps, { reissuePendingTasks: true });
+    expect(h.sent().filter((t) => t.type === 'REMOVE')).toEqual([
+      expect.objectContaining({ amphoraId: waiting.id, version: waiting.version + 1 }),
+    ]);
+  });
 });

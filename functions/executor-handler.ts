@@ -1,0 +1,68 @@
+/**
+ * The executor Lambda: an SQS batch, each message one task, reported with partial batch
+ * failures. Retry versus acknowledge is decided by `executeMessage`; this edge applies it:
+ * a retry changes the message's visibility (the back-off) and reports it failed, a dead letter
+ * is moved to the DLQ and acknowledged, so the batch's other tasks always run.
+ */
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { powertoolsLogger, powertoolsMetrics } from '../lib/adapters/powertools-telemetry.ts';
+import { executeMessage } from '../lib/app/execute-task.ts';
+import type { Runtime } from './aws-runtime.ts';
+import { powertools } from './telemetry.ts';
+
+/** Marks a record failed after its visibility was set for the retry. */
+class RetryLaterError extends Error {}
+
+/** Milliseconds before the Lambda timeout at which the abort signal fires. */
+export const TIMEOUT_EARLY_MS = 2_000;
+
+/** Builds the executor handler over a runtime (tests pass their own). */
+export function executorHandler(runtime: Runtime, tools = powertools('executor')) {
+  const logger = powertoolsLogger(tools.logger);
+  const metrics = powertoolsMetrics(tools.metrics);
+  return middy(
+    async (
+      event: SQSEvent,
+      context: Context,
+      { signal }: { signal: AbortSignal },
+    ): Promise<SQSBatchResponse> => {
+      const driver = await runtime.driver(logger);
+      const deps = { ...runtime, driver, logger, metrics };
+      const handle = async (record: SQSRecord) => {
+        const report = await executeMessage(
+          deps,
+          {
+            messageId: record.messageId,
+            body: record.body,
+            receiveCount: Number(record.attributes.ApproximateReceiveCount) || 1,
+          },
+          { signal },
+        );
+        const d = report.disposition;
+        if (d.kind === 'retry') {
+          await runtime.consumer.retryLater(record.receiptHandle, d.delaySeconds);
+          throw new RetryLaterError(d.reason);
+        }
+        // Moved to the DLQ first: if that fails, the message fails and comes back; never lost.
+        if (d.kind === 'dead-letter') await runtime.queue.deadLetter(record.body, d.reason);
+      };
+      return processPartialResponse(event, handle, new BatchProcessor(EventType.SQS), {
+        context,
+        throwOnFullBatchFailure: false,
+      });
+    },
+    {
+      timeoutEarlyInMillis: TIMEOUT_EARLY_MS,
+      // The early timeout only aborts the signal: driver calls then fail fast as Unavailable and
+      // the batch still reports per message (done ones done, the rest retried), instead of
+      // middy's default of failing the whole batch.
+      timeoutEarlyResponse: () => new Promise<never>(() => {}),
+    },
+  )
+    .use(injectLambdaContext(tools.logger))
+    .use(logMetrics(tools.metrics, { captureColdStartMetric: true }));
+}

@@ -1,0 +1,310 @@
+/**
+ * Wires the stacks the CLI works on: the local one (DynamoDB Local keeping its data in
+ * `.local/`, fauxqs for SQS, the noop driver's cloud in the same table) and a deployed one (the
+ * real table and queues named by environment variables). Part of the composition root: reads
+ * files and the environment, builds SDK clients.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { parse as parseYaml } from 'yaml';
+import { DynamoDbCloudState } from '../lib/adapters/dynamodb/dynamodb-cloud-state.ts';
+import { DynamoDbPoolStore } from '../lib/adapters/dynamodb/dynamodb-pool-store.ts';
+import { createTable } from '../lib/adapters/dynamodb/table.ts';
+import { SqsTaskConsumer } from '../lib/adapters/sqs/sqs-task-consumer.ts';
+import { SqsTaskQueue } from '../lib/adapters/sqs/sqs-task-queue.ts';
+import { systemClock } from '../lib/adapters/system-clock.ts';
+import { configFromEnv, ENV } from '../lib/config/env.ts';
+import type { HousekeeperConfig } from '../lib/config/schema.ts';
+import { HousekeeperError } from '../lib/domain/errors.ts';
+import { NoopCloudControl, NoopDriver } from '../lib/drivers/noop/noop-driver.ts';
+import {
+  credentialsFromCloudsYaml,
+  credentialsFromEnv,
+  type OpenStackCredentials,
+} from '../lib/drivers/openstack/credentials.ts';
+import { OpenStackDriver } from '../lib/drivers/openstack/openstack-driver.ts';
+import {
+  createTaskQueues,
+  localClientConfig,
+  startDynamoDbLocal,
+  startSqsEmulator,
+} from '../lib/local/emulators.ts';
+import type { LocalStack } from '../lib/local/local-runner.ts';
+import type { AmphoraDriver } from '../lib/ports/amphora-driver.ts';
+import type { CloudStateStore } from '../lib/ports/cloud-state.ts';
+import type { Logger } from '../lib/ports/telemetry.ts';
+import { noMetrics } from '../lib/ports/telemetry.ts';
+
+/** A stack the CLI works on, closed when the command is done. */
+export interface OpenStack extends Omit<LocalStack, 'driver' | 'source'> {
+  /** The driver and the queue poller, where this process may run executors (local only). */
+  readonly executor?: Pick<LocalStack, 'driver' | 'source'>;
+  /** Control over the simulated cloud, when the driver is noop. */
+  readonly control?: NoopCloudControl;
+  /** What the stack is, for messages: `local (running)`, `local`, `aws`. */
+  readonly description: string;
+  /** Whether an executor is consuming this stack's queue (a running local run or AWS). */
+  readonly executorsRunning: boolean;
+  close(): Promise<void>;
+}
+
+/** Where the local run keeps its data and how to find a running one. */
+export const LOCAL_DIR = '.local';
+const TABLE = 'amphora-housekeeper';
+
+interface RunningLocal {
+  readonly pid: number;
+  readonly dynamodbEndpoint: string;
+  readonly sqsEndpoint: string;
+  readonly queueUrl: string;
+  readonly deadLetterQueueUrl: string;
+}
+
+function runningFile(dir: string) {
+  return join(dir, 'running.json');
+}
+
+/** The local run this machine is running now, if any (its process is alive). */
+export function runningLocal(dir = LOCAL_DIR): RunningLocal | undefined {
+  const file = runningFile(dir);
+  if (!existsSync(file)) return undefined;
+  try {
+    const running = JSON.parse(readFileSync(file, 'utf8')) as RunningLocal;
+    process.kill(running.pid, 0);
+    return running;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The configuration a local run last used (saved so that other commands agree with it). */
+export function savedLocalConfig(dir = LOCAL_DIR): Record<string, unknown> | undefined {
+  const file = join(dir, 'config.json');
+  return existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)
+    : undefined;
+}
+
+/** Saves the configuration of a local run for later commands. */
+export function saveLocalConfig(raw: Record<string, unknown>, dir = LOCAL_DIR): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(raw, null, 2)}\n`);
+}
+
+/** Credentials for the openstack driver run locally: clouds.yaml entry, or `OS_*` variables. */
+export function localCredentials(
+  config: HousekeeperConfig,
+  env: Readonly<Record<string, string | undefined>>,
+): OpenStackCredentials {
+  const cloud = config.openstack.cloud ?? env.OS_CLOUD;
+  if (!cloud) return credentialsFromEnv(env);
+  const home = env.HOME ?? '';
+  const candidates = [
+    env.OS_CLIENT_CONFIG_FILE,
+    'clouds.yaml',
+    join(home, '.config/openstack/clouds.yaml'),
+    '/etc/openstack/clouds.yaml',
+  ].filter((f): f is string => !!f);
+  const file = candidates.find((f) => existsSync(f));
+  if (!file) {
+    throw new HousekeeperError(
+      `cloud ${cloud}: no clouds.yaml found (looked at ${candidates.join(', ')})`,
+    );
+  }
+  const secure = join(resolve(file, '..'), 'secure.yaml');
+  return credentialsFromCloudsYaml(
+    parseYaml(readFileSync(file, 'utf8')),
+    cloud,
+    existsSync(secure) ? parseYaml(readFileSync(secure, 'utf8')) : undefined,
+  );
+}
+
+function driverFor(
+  config: HousekeeperConfig,
+  cloud: CloudStateStore,
+  logger: Logger,
+  env: Readonly<Record<string, string | undefined>>,
+  random: () => number,
+): { driver: AmphoraDriver; control?: NoopCloudControl } {
+  if (config.driver === 'openstack') {
+    return {
+      driver: new OpenStackDriver({
+        credentials: localCredentials(config, env),
+        config: config.openstack,
+        ownershipTag: config.ownership_tag,
+        clock: systemClock,
+        logger,
+      }),
+    };
+  }
+  return {
+    driver: new NoopDriver(
+      { state: cloud, clock: systemClock, newId: randomUUID, random },
+      config.ownership_tag,
+      {
+        bootSeconds: config.noop.boot_seconds,
+        bootFailureRate: config.noop.boot_failure_rate,
+      },
+    ),
+    control: new NoopCloudControl(cloud, randomUUID),
+  };
+}
+
+/**
+ * Opens the local stack. With `serve`, this process becomes the running local run: it starts
+ * DynamoDB Local on `.local/dynamodb` and fauxqs, and advertises them in `.local/running.json`.
+ * Without it, a command joins the running local run if there is one, or else starts DynamoDB
+ * Local on the same data for the command's duration (and a throw-away queue: tasks it sends are
+ * re-issued by the planner of the next local run).
+ */
+export async function openLocalStack(options: {
+  config: HousekeeperConfig;
+  logger: Logger;
+  env: Readonly<Record<string, string | undefined>>;
+  serve?: boolean;
+  dir?: string;
+  random?: () => number;
+}): Promise<OpenStack> {
+  const dir = options.dir ?? LOCAL_DIR;
+  const running = runningLocal(dir);
+  if (options.serve && running) {
+    throw new HousekeeperError(
+      `a local run is already running (pid ${running.pid}); stop it first, or use the other housekeeper commands against it`,
+    );
+  }
+  const stops: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+  };
+  try {
+    let dynamodbEndpoint: string;
+    let sqsEndpoint: string;
+    let urls: { queueUrl: string; deadLetterQueueUrl: string };
+    if (running && !options.serve) {
+      ({ dynamodbEndpoint, sqsEndpoint } = running);
+      urls = running;
+    } else {
+      const dynamo = await startDynamoDbLocal({ dbPath: join(dir, 'dynamodb') });
+      stops.push(() => dynamo.stop());
+      const sqs = await startSqsEmulator();
+      stops.push(() => sqs.stop());
+      dynamodbEndpoint = dynamo.endpoint;
+      sqsEndpoint = sqs.endpoint;
+      const setup = {
+        dynamo: new DynamoDBClient(localClientConfig(dynamodbEndpoint)),
+        sqs: new SQSClient(localClientConfig(sqsEndpoint)),
+      };
+      await createTable(setup.dynamo, TABLE);
+      urls = await createTaskQueues(setup.sqs, {
+        queueName: 'amphora-housekeeper-tasks',
+        deadLetterQueueName: 'amphora-housekeeper-tasks-dlq',
+        maxReceiveCount: 10,
+        visibilityTimeoutSeconds: 30,
+      });
+      setup.dynamo.destroy();
+      setup.sqs.destroy();
+      if (options.serve) {
+        const file = runningFile(dir);
+        writeFileSync(
+          file,
+          JSON.stringify({ pid: process.pid, dynamodbEndpoint, sqsEndpoint, ...urls }, null, 2),
+        );
+        stops.unshift(async () => rmSync(file, { force: true }));
+      }
+    }
+    const dynamodb = new DynamoDBClient({
+      ...localClientConfig(dynamodbEndpoint),
+      retryMode: 'standard',
+    });
+    const sqs = new SQSClient({ ...localClientConfig(sqsEndpoint), retryMode: 'standard' });
+    stops.push(async () => {
+      dynamodb.destroy();
+      sqs.destroy();
+    });
+    const queue = new SqsTaskQueue({ client: sqs, ...urls });
+    const cloud = new DynamoDbCloudState({ client: dynamodb, tableName: TABLE });
+    const { driver, control } = driverFor(
+      options.config,
+      cloud,
+      options.logger,
+      options.env,
+      options.random ?? Math.random,
+    );
+    return {
+      config: options.config,
+      store: new DynamoDbPoolStore({ client: dynamodb, tableName: TABLE }),
+      queue,
+      executor: {
+        driver,
+        source: new SqsTaskConsumer({ client: sqs, queueUrl: urls.queueUrl, waitTimeSeconds: 1 }),
+      },
+      ...(control ? { control } : {}),
+      clock: systemClock,
+      newId: randomUUID,
+      logger: options.logger,
+      metrics: noMetrics,
+      description: options.serve
+        ? 'local run'
+        : running
+          ? `local run (pid ${running.pid})`
+          : 'local data (no local run active)',
+      executorsRunning: options.serve === true || running !== undefined,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
+ * Opens a deployed stack from the environment: `HOUSEKEEPER_TABLE_NAME`,
+ * `HOUSEKEEPER_QUEUE_URL`, `HOUSEKEEPER_DLQ_URL`, the configuration (`HOUSEKEEPER_CONFIG` or a
+ * file) and the AWS credentials of the default chain.
+ */
+export function openAwsStack(options: {
+  config?: Record<string, unknown>;
+  logger: Logger;
+  env: Readonly<Record<string, string | undefined>>;
+}): OpenStack {
+  const env = options.env;
+  const config = configFromEnv(env, options.config ?? {});
+  const missing = [ENV.tableName, ENV.queueUrl, ENV.deadLetterQueueUrl].filter((n) => !env[n]);
+  if (missing.length > 0) {
+    throw new HousekeeperError(
+      `--target aws needs ${missing.join(', ')} (the deployed stack's outputs) in the environment`,
+    );
+  }
+  const dynamodb = new DynamoDBClient({ retryMode: 'standard' });
+  const sqs = new SQSClient({ retryMode: 'standard' });
+  const queue = new SqsTaskQueue({
+    client: sqs,
+    queueUrl: env[ENV.queueUrl]!,
+    deadLetterQueueUrl: env[ENV.deadLetterQueueUrl]!,
+  });
+  const tableName = env[ENV.tableName]!;
+  // Executors run as Lambdas there; the CLI only needs the noop cloud's controls, if any.
+  const control =
+    config.driver === 'noop'
+      ? new NoopCloudControl(new DynamoDbCloudState({ client: dynamodb, tableName }), randomUUID)
+      : undefined;
+  return {
+    config,
+    store: new DynamoDbPoolStore({ client: dynamodb, tableName }),
+    queue,
+    ...(control ? { control } : {}),
+    clock: systemClock,
+    newId: randomUUID,
+    logger: options.logger,
+    metrics: noMetrics,
+    description: `aws (table ${tableName})`,
+    executorsRunning: true,
+    close: async () => {
+      dynamodb.destroy();
+      sqs.destroy();
+    },
+  };
+}
