@@ -57,21 +57,23 @@ async function readAndPlan(
 ): Promise<Plan> {
   const { store } = deps;
   const config = options.reissuePendingTasks ? { ...deps.config, task_timeout: 0 } : deps.config;
-  const counts = await store.countByState(AMPHORA_STATES);
-  const meta = await store.getPoolMeta();
+  const [counts, meta] = await Promise.all([
+    store.countByState(AMPHORA_STATES),
+    store.getPoolMeta(),
+  ]);
   const rp = readPlan(config, counts);
-  const lists = await Promise.all([
+  const [preservedQueue, ...lists] = await Promise.all([
+    rp.preservedQueue ? store.listPreservedQueue() : Promise.resolve([]),
     ...rp.states.map((s) => store.listByState(s)),
     ...rp.readyOldest.map((r) => store.listByState('READY', { zone: r.zone, limit: r.limit })),
   ]);
-  const preservedQueue = rp.preservedQueue ? await store.listPreservedQueue() : [];
   return plan({
     config,
     now: deps.clock.now(),
     leaseToken,
     counts,
     records: lists.flat() as AmphoraRecord[],
-    preservedQueue,
+    preservedQueue: preservedQueue ?? [],
     meta,
     newId: deps.newId,
   });

@@ -22,6 +22,7 @@ import { LeaseLostError } from '../../lib/domain/errors.ts';
 import { NoopCloudControl, NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
 import { seededIds, seededRandom } from '../../lib/local/random.ts';
 import type { AmphoraDriver } from '../../lib/ports/amphora-driver.ts';
+import type { CloudStateStore } from '../../lib/ports/cloud-state.ts';
 import type { PoolStore } from '../../lib/ports/pool-store.ts';
 import type { MessageSource, TaskQueue } from '../../lib/ports/task-queue.ts';
 import { noMetrics, silentLogger } from '../../lib/ports/telemetry.ts';
@@ -104,15 +105,67 @@ const WRITES = new Set(['create', 'update', 'commit', 'recordCreateOutcome']);
 /** Wraps a hook so that it also sees failed calls. */
 type ErrorHook = (method: string, error: unknown) => void;
 
+/**
+ * What a world runs on: the in-memory adapters in simulated time, or the DynamoDB and SQS
+ * adapters on their emulators (see `emulator-backend.ts`).
+ */
+export interface Backend {
+  readonly store: PoolStore;
+  readonly queue: TaskQueue;
+  readonly source: MessageSource;
+  readonly cloud: CloudStateStore;
+  /** Every amphora record, read around the ports (for invariant checks). */
+  records(): Promise<AmphoraRecord[]>;
+  /** DynamoDB TTL's stand-in: drops DELETED records past their expiry; returns their ids. */
+  purgeExpired(now: number, expiryAgeMs: number): Promise<string[]>;
+  /** Store write requests so far (records, lease, pool statistics, marks). */
+  writes(): number;
+  /** Tasks sent and messages dead-lettered so far. */
+  sent(): number;
+  deadLettered(): number;
+  /**
+   * When the next message becomes visible, in clock time (`undefined`: none waiting). Only a
+   * backend in simulated time has it; without it the world drains by polling (SQS).
+   */
+  nextVisibleAt?(): number | undefined;
+  close(): Promise<void>;
+}
+
+/** The in-memory backend on the world's manual clock. */
+export function memoryBackend(
+  clock: ManualClock,
+  options: WorldOptions,
+  random: () => number,
+): Backend {
+  const store = new MemoryPoolStore();
+  const queue = new MemoryTaskQueue(clock, {
+    duplicateRate: options.duplicateRate,
+    random,
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 30,
+    maxReceiveCount: 10,
+  });
+  return {
+    store,
+    queue,
+    source: memorySource(queue),
+    cloud: new MemoryCloudState(),
+    records: async () => store.all(),
+    purgeExpired: async (now, age) => store.purgeExpired(now, age),
+    writes: () => store.calls.recordWrites + store.calls.metaWrites + store.calls.leaseWrites,
+    sent: () => queue.sent.length,
+    deadLettered: () => queue.deadLetters.length,
+    nextVisibleAt: () => queue.nextVisibleAt(),
+    close: async () => {},
+  };
+}
+
 /** One simulated deployment. */
 export class World {
-  readonly clock = new ManualClock();
+  readonly clock: ManualClock;
   readonly config: HousekeeperConfig;
   readonly random: () => number;
   readonly newId: () => string;
-  readonly store = new MemoryPoolStore();
-  readonly queue: MemoryTaskQueue;
-  readonly cloud = new MemoryCloudState();
+  readonly backend: Backend;
   readonly control: NoopCloudControl;
   readonly violations: Violation[] = [];
   /** Every amphora id ever written, and those purged by TTL. */
@@ -129,21 +182,26 @@ export class World {
   driverErrors = 0;
   /** Servers removed by sweeps as orphans. */
   orphansRemoved = 0;
+  /** Every record as of the last check: what the invariant checks read between writes. */
+  records: AmphoraRecord[] = [];
   private holderSeq = 0;
   private lastPreservedQueue: AmphoraRecord[] = [];
   private readonly boot: { bootSeconds: number; bootFailureRate: number };
 
-  constructor(rawConfig: Record<string, unknown>, options: WorldOptions) {
+  constructor(
+    rawConfig: Record<string, unknown>,
+    options: WorldOptions,
+    backend?: (clock: ManualClock, random: () => number) => Backend,
+    clock = new ManualClock(),
+  ) {
+    this.clock = clock;
     this.config = parseConfig(rawConfig);
     this.random = seededRandom(options.seed);
     this.newId = seededIds(this.random);
-    this.queue = new MemoryTaskQueue(this.clock, {
-      duplicateRate: options.duplicateRate,
-      random: this.random,
-      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 30,
-      maxReceiveCount: 10,
-    });
-    this.control = new NoopCloudControl(this.cloud, this.newId);
+    this.backend = backend
+      ? backend(clock, this.random)
+      : memoryBackend(clock, options, this.random);
+    this.control = new NoopCloudControl(this.backend.cloud, this.newId);
     this.boot = { bootSeconds: options.bootSeconds, bootFailureRate: options.bootFailureRate };
   }
 
@@ -155,16 +213,16 @@ export class World {
 
   /** A "process": ports wrapped with its own crash switch and the invariant checks. */
   private process(sw: CrashSwitch, storeBefore?: Hook) {
-    const store = instrument<PoolStore>(this.store, sw, {
+    const store = instrument<PoolStore>(this.backend.store, sw, {
       ...(storeBefore ? { before: storeBefore } : {}),
-      after: (m) => {
-        if (WRITES.has(m)) this.checkInstant(`after store.${m}`);
+      after: async (m) => {
+        if (WRITES.has(m)) await this.checkInstant(`after store.${m}`);
       },
     });
-    const queue = instrument<TaskQueue>(this.queue, sw);
+    const queue = instrument<TaskQueue>(this.backend.queue, sw);
     const driver = instrument<AmphoraDriver>(
       new NoopDriver(
-        { state: this.cloud, clock: this.clock, newId: this.newId, random: this.random },
+        { state: this.backend.cloud, clock: this.clock, newId: this.newId, random: this.random },
         this.config.ownership_tag,
         { ...this.boot },
       ),
@@ -247,22 +305,32 @@ export class World {
     });
   }
 
-  /** One executor invocation over a batch of visible messages. */
-  async executorBatch(sw = new CrashSwitch()): Promise<void> {
+  /** One executor invocation over a batch of visible messages; how many it received. */
+  async executorBatch(sw = new CrashSwitch()): Promise<number> {
     const deps = this.executorDeps(sw);
-    const source = instrument<MessageSource>(memorySource(this.queue), sw);
+    const source = instrument<MessageSource>(this.backend.source, sw);
     try {
-      await consumeBatch(deps, source, { max: 10 });
+      return (await consumeBatch(deps, source, { max: 10 })).length;
     } catch (error) {
       if (!(error instanceof SimulatedCrash)) throw error;
       this.struck.crashes += 1;
+      return 1;
     }
   }
 
-  /** Runs executors on every visible message until none is left (bounded). */
+  /**
+   * Runs executors until nothing is visible now (bounded). In memory the queue says when; on
+   * SQS, until a receive comes back empty twice.
+   */
   async drain(maxBatches = 200): Promise<void> {
+    let empty = 0;
     for (let i = 0; i < maxBatches; i++) {
-      const next = this.queue.nextVisibleAt();
+      if (!this.backend.nextVisibleAt) {
+        empty = (await this.executorBatch()) === 0 ? empty + 1 : 0;
+        if (empty >= 2) return;
+        continue;
+      }
+      const next = this.backend.nextVisibleAt();
       if (next === undefined || next > this.clock.now()) return;
       await this.executorBatch();
     }
@@ -273,13 +341,13 @@ export class World {
     const end = this.clock.now() + ms;
     while (this.clock.now() < end) {
       await this.drain();
-      const next = this.queue.nextVisibleAt();
+      const next = this.backend.nextVisibleAt?.();
       const to = Math.min(
         end,
         Math.max(this.clock.now() + 1, Math.min(next ?? end, this.clock.now() + stepMs)),
       );
       this.clock.set(to);
-      this.purge();
+      await this.purge();
     }
     await this.drain();
   }
@@ -291,8 +359,8 @@ export class World {
   }
 
   /** DynamoDB TTL: drop DELETED records past their expiry. */
-  purge(): void {
-    for (const id of this.store.purgeExpired(
+  async purge(): Promise<void> {
+    for (const id of await this.backend.purgeExpired(
       this.clock.now(),
       this.config.amphora_expiry_age * 1000,
     )) {
@@ -303,8 +371,9 @@ export class World {
   // -- invariants --------------------------------------------------------------------------------
 
   /** Checks the invariants that must hold at every instant. */
-  checkInstant(at: string): void {
-    const records = this.store.all();
+  async checkInstant(at: string): Promise<void> {
+    const records = await this.backend.records();
+    this.records = records;
     const deploying = records.filter((r) => DEPLOYING_STATES.includes(r.state)).length;
     if (deploying > this.config.maximum_deploying_amphora_count) {
       this.violations.push({
@@ -355,7 +424,7 @@ export class World {
   /** Servers in the simulated cloud that no live record accounts for, and records whose server is missing. */
   async leaks(): Promise<{ unaccounted: string[]; missing: string[] }> {
     const servers = new Set(await this.control.serverIds());
-    const records = this.store.all().filter((r) => isLive(r) && r.computeId);
+    const records = (await this.backend.records()).filter((r) => isLive(r) && r.computeId);
     const owned = new Set(records.map((r) => r.computeId!));
     return {
       unaccounted: [...servers].filter((s) => !owned.has(s)),
@@ -364,16 +433,23 @@ export class World {
   }
 
   /** READY amphorae per configured zone. */
-  readyByZone(): Map<string, number> {
+  async readyByZone(): Promise<Map<string, number>> {
     const ready = new Map(poolZones(this.config).map((z) => [z, 0]));
-    for (const r of this.store.all()) {
+    for (const r of await this.backend.records()) {
       if (r.state === 'READY' && ready.has(r.zone)) ready.set(r.zone, ready.get(r.zone)! + 1);
     }
     return ready;
   }
 
   /** Whether every configured zone holds exactly the target of READY spares. */
-  atTarget(): boolean {
-    return [...this.readyByZone().values()].every((n) => n === this.config.spare_amphora_pool_size);
+  async atTarget(): Promise<boolean> {
+    return [...(await this.readyByZone()).values()].every(
+      (n) => n === this.config.spare_amphora_pool_size,
+    );
+  }
+
+  /** Every record now. */
+  all(): Promise<AmphoraRecord[]> {
+    return this.backend.records();
   }
 }

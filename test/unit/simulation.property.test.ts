@@ -1,211 +1,23 @@
 /**
  * SPEC §6 invariants under random configurations and random histories: claims, hand-backs,
  * failures, preservation requests, duplicate deliveries, crashes between any two steps, two
- * planners at once, fenced-out planners, orphans and random driver faults.
+ * planners at once, fenced-out planners, orphans and random driver faults (in memory, in
+ * simulated time; the same run on the real adapters is in test/integration/).
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  claimSpare,
-  deactivate,
-  flagFailed,
-  requestPreservation,
-} from '../../lib/app/operator-actions.ts';
-import type { DriverErrorKind } from '../../lib/domain/errors.ts';
-import { NOOP_OPERATIONS } from '../../lib/drivers/noop/noop-driver.ts';
-import { amphoraTag } from '../../lib/ports/amphora-driver.ts';
-import { CrashSwitch, World } from '../support/world.ts';
+  actionArb,
+  configArb,
+  type RunStats,
+  runHistory,
+  worldArb,
+} from '../support/simulation-run.ts';
+import { World } from '../support/world.ts';
 
-const ERROR_KINDS: DriverErrorKind[] = [
-  'NotFound',
-  'Unauthorized',
-  'Unavailable',
-  'DeleteFailed',
-  'NotImplemented',
-  'AmphoraDriverError',
-];
-
-type Action =
-  | { kind: 'cycle' }
-  | { kind: 'twoPlanners' }
-  | { kind: 'fencedPlanner' }
-  | { kind: 'crashPlanner'; at: number }
-  | { kind: 'crashExecutor'; at: number }
-  | { kind: 'elapse'; seconds: number }
-  | { kind: 'claim' }
-  | { kind: 'handBack' }
-  | { kind: 'flag' }
-  | { kind: 'requestPreserve' }
-  | {
-      kind: 'fault';
-      operation: string;
-      error: DriverErrorKind;
-      times?: number;
-      probability?: number;
-    }
-  | { kind: 'plantOrphan' };
-
-const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 6, arbitrary: fc.constant({ kind: 'cycle' as const }) },
-  { weight: 1, arbitrary: fc.constant({ kind: 'twoPlanners' as const }) },
-  { weight: 1, arbitrary: fc.constant({ kind: 'fencedPlanner' as const }) },
-  {
-    weight: 1,
-    arbitrary: fc.record({ kind: fc.constant('crashPlanner' as const), at: fc.nat(12) }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({ kind: fc.constant('crashExecutor' as const), at: fc.nat(12) }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constant('elapse' as const),
-      seconds: fc.integer({ min: 1, max: 600 }),
-    }),
-  },
-  { weight: 2, arbitrary: fc.constant({ kind: 'claim' as const }) },
-  { weight: 1, arbitrary: fc.constant({ kind: 'handBack' as const }) },
-  { weight: 1, arbitrary: fc.constant({ kind: 'flag' as const }) },
-  { weight: 1, arbitrary: fc.constant({ kind: 'requestPreserve' as const }) },
-  {
-    weight: 2,
-    arbitrary: fc
-      .record(
-        {
-          kind: fc.constant('fault' as const),
-          operation: fc.constantFrom('*', ...NOOP_OPERATIONS),
-          error: fc.constantFrom(...ERROR_KINDS),
-          times: fc.integer({ min: 1, max: 3 }),
-          probability: fc.double({ min: 0.05, max: 0.5, noNaN: true }),
-        },
-        { requiredKeys: ['kind', 'operation', 'error'] },
-      )
-      .map((f) =>
-        f.times !== undefined
-          ? { ...f, probability: undefined }
-          : f.probability !== undefined
-            ? f
-            : { ...f, times: 1 },
-      ),
-  },
-  { weight: 1, arbitrary: fc.constant({ kind: 'plantOrphan' as const }) },
-);
-
-const configArb = fc
-  .record({
-    spare_amphora_pool_size: fc.integer({ min: 0, max: 5 }),
-    availability_zones: fc.constantFrom([], ['az1'], ['az1', 'az2']),
-    maximum_deploying_amphora_count: fc.integer({ min: 1, max: 4 }),
-    maximum_preserved_amphora_count: fc.integer({ min: 0, max: 3 }),
-    preservation_scheme: fc.constantFrom('keep', 'cycle'),
-    preservation_method: fc.constantFrom('unplug', 'snapshot'),
-    housekeeping_interval: fc.constantFrom(60, 120, 300),
-    boot_timeout: fc.integer({ min: 120, max: 600 }),
-    task_timeout: fc.integer({ min: 180, max: 600 }),
-    create_backoff_initial: fc.integer({ min: 10, max: 60 }),
-    create_backoff_max: fc.integer({ min: 60, max: 600 }),
-    sweepEvery: fc.integer({ min: 2, max: 5 }),
-    orphan_grace_period: fc.integer({ min: 60, max: 900 }),
-    planner_lease_ttl: fc.integer({ min: 60, max: 300 }),
-  })
-  .map(({ sweepEvery, ...c }) => ({
-    ...c,
-    orphan_sweep_interval: c.housekeeping_interval * sweepEvery,
-  }));
-
-const worldArb = fc.record({
-  seed: fc.integer(),
-  bootSeconds: fc.integer({ min: 0, max: 90 }),
-  bootFailureRate: fc.double({ min: 0, max: 0.3, noNaN: true }),
-  duplicateRate: fc.double({ min: 0, max: 0.3, noNaN: true }),
-});
-
-function pick<T>(world: World, items: readonly T[]): T | undefined {
-  return items.length === 0 ? undefined : items[Math.floor(world.random() * items.length)];
-}
-
-async function apply(world: World, action: Action): Promise<void> {
-  const ops = world.executorDeps(new CrashSwitch());
-  const records = () => world.store.all();
-  const swallow = async (p: Promise<unknown>) => {
-    try {
-      await p;
-    } catch (error) {
-      // Operator races lose cleanly (conflict, illegal move); nothing else is expected.
-      const name = (error as Error).name;
-      if (!['VersionConflictError', 'IllegalTransitionError'].includes(name)) throw error;
-    }
-  };
-  switch (action.kind) {
-    case 'cycle':
-      return world.cycle();
-    case 'twoPlanners':
-      return world.twoPlanners();
-    case 'fencedPlanner':
-      return world.fencedPlanner();
-    case 'crashPlanner': {
-      const sw = new CrashSwitch();
-      sw.arm(action.at);
-      await world.planner(sw);
-      return;
-    }
-    case 'crashExecutor': {
-      const sw = new CrashSwitch();
-      sw.arm(action.at);
-      await world.executorBatch(sw);
-      return;
-    }
-    case 'elapse':
-      return world.elapse(action.seconds * 1000);
-    case 'claim':
-      await claimSpare(ops);
-      return;
-    case 'handBack': {
-      const r = pick(
-        world,
-        records().filter((x) => x.state === 'ALLOCATED'),
-      );
-      if (r) await swallow(deactivate(ops, r.id));
-      return;
-    }
-    case 'flag': {
-      const r = pick(
-        world,
-        records().filter((x) => ['READY', 'ALLOCATED', 'BOOTING'].includes(x.state)),
-      );
-      if (r) await swallow(flagFailed(ops, r.id, 'load balancer reported failure'));
-      return;
-    }
-    case 'requestPreserve': {
-      const r = pick(
-        world,
-        records().filter((x) => ['READY', 'ALLOCATED', 'ERROR'].includes(x.state)),
-      );
-      if (r) await swallow(requestPreservation(ops, r.id));
-      return;
-    }
-    case 'fault':
-      await world.control.injectFault({
-        operation: action.operation as never,
-        error: action.error,
-        ...(action.times !== undefined
-          ? { times: action.times }
-          : { probability: action.probability! }),
-      });
-      return;
-    case 'plantOrphan':
-      await world.control.plantServer(
-        [world.config.ownership_tag, amphoraTag(world.newId())],
-        world.clock.now(),
-      );
-      return;
-  }
-}
-
-let totalCycles = 0;
 let runs = 0;
-const seen = {
+const seen: RunStats = {
+  plannerCycles: 0,
   crashes: 0,
   fencedOut: 0,
   deadLetters: 0,
@@ -218,7 +30,7 @@ const seen = {
 afterAll(() => {
   // The issue asks for at least 1,000 random planner cycles in all; the rest shows what struck.
   console.log(
-    `simulation: ${runs} runs, ${totalCycles} planner cycles; faults that struck: ${JSON.stringify(seen)}`,
+    `simulation: ${runs} runs; planner cycles and faults that struck: ${JSON.stringify(seen)}`,
   );
 });
 
@@ -230,107 +42,16 @@ describe('the pool under random histories with faults', () => {
         worldArb,
         fc.array(actionArb, { minLength: 5, maxLength: 40 }),
         async (config, options, actions) => {
-          const world = new World(config, options);
-          // Fault phase.
-          for (const action of actions) {
-            await apply(world, action);
-            expect(world.violations).toEqual([]);
-          }
-          // Faults stop: no more injected errors, failed boots or crashes; consumers go quiet.
-          await world.control.clearFaults();
-          world.setBoot({ bootSeconds: options.bootSeconds, bootFailureRate: 0 });
-          const c = world.config;
-          const settleMs =
-            c.task_timeout +
-            c.planner_lease_ttl +
-            900 +
-            c.boot_timeout +
-            c.create_backoff_max +
-            300;
-          const zones = Math.max(1, c.availability_zones.length);
-          const bound =
-            Math.ceil((settleMs * 1000) / (c.housekeeping_interval * 1000)) +
-            Math.ceil((c.spare_amphora_pool_size * zones) / c.maximum_deploying_amphora_count) +
-            Math.ceil(Math.log2(c.maximum_deploying_amphora_count + 1)) +
-            5;
-          let cycles = 0;
-          while (!(world.atTarget() && quiet(world)) && cycles < bound) {
-            await world.cycle();
-            cycles += 1;
-          }
-          expect(world.violations).toEqual([]);
-          expect({ atTarget: world.atTarget(), quiet: quiet(world), cycles, bound }).toMatchObject({
-            atTarget: true,
-            quiet: true,
-          });
-          // Two sweeps past the grace period remove every orphan: nothing leaks.
-          const sweepCycles =
-            Math.ceil(
-              (c.orphan_grace_period + 2 * c.orphan_sweep_interval) / c.housekeeping_interval,
-            ) + 2;
-          for (let i = 0; i < sweepCycles; i++) await world.cycle();
-          expect(await world.leaks()).toEqual({ unaccounted: [], missing: [] });
-          // Steady state: a cycle with no sweep due writes nothing but the lease and sends nothing.
-          let measured = 0;
-          for (let i = 0; i < c.orphan_sweep_interval / c.housekeeping_interval + 1; i++) {
-            const before = {
-              ...world.store.calls,
-              sent: world.queue.sent.length,
-              driver: world.driverCalls,
-            };
-            const report = await world.planner();
-            const sweeping =
-              report?.status === 'applied' &&
-              report.plan.decisions.some((d) => d.reasons.includes('SWEEP_DUE'));
-            await world.elapse(c.housekeeping_interval * 1000);
-            if (sweeping) continue;
-            measured += 1;
-            expect({
-              recordWrites: world.store.calls.recordWrites - before.recordWrites,
-              metaWrites: world.store.calls.metaWrites - before.metaWrites,
-              sent: world.queue.sent.length - before.sent,
-              driverCalls: world.driverCalls - before.driver,
-              decisions: report?.status === 'applied' ? report.plan.decisions.length : -1,
-            }).toEqual({ recordWrites: 0, metaWrites: 0, sent: 0, driverCalls: 0, decisions: 0 });
-          }
-          expect(measured).toBeGreaterThan(0);
-          expect(world.violations).toEqual([]);
-          totalCycles += world.plannerCycles;
+          const stats = await runHistory(new World(config, options), options, actions);
           runs += 1;
-          seen.crashes += world.struck.crashes;
-          seen.fencedOut += world.struck.fencedOut;
-          seen.deadLetters += world.queue.deadLetters.length;
-          seen.driverErrors += world.driverErrors;
-          const all = world.store.all();
-          seen.deleteFailed += all.filter((r) => r.failure?.code === 'DELETE_FAILED').length;
-          seen.preserved += all.filter((r) => r.history.some((h) => h.to === 'PRESERVED')).length;
-          seen.orphansRemoved += world.orphansRemoved;
+          for (const key of Object.keys(seen) as Array<keyof RunStats>) seen[key] += stats[key];
         },
       ),
       { numRuns: 60, endOnFailure: true },
     );
-    expect(totalCycles).toBeGreaterThanOrEqual(1_000);
+    expect(seen.plannerCycles).toBeGreaterThanOrEqual(1_000);
   }, 600_000);
 });
-
-/** No transient record remains except those that wait for an operator. */
-function quiet(world: World): boolean {
-  return world.store.all().every((r) => {
-    switch (r.state) {
-      case 'PENDING_CREATE':
-      case 'BOOTING':
-      case 'ERROR':
-      case 'PRESERVE':
-        return false;
-      case 'PENDING_DELETE':
-        return r.failure?.code === 'DELETE_FAILED';
-      case 'PRESERVING':
-        return r.failure?.code === 'PRESERVE_FAILED';
-      default:
-        return true;
-    }
-  });
-}
 
 describe('convergence with a healthy cloud', () => {
   it('fills an empty pool in exactly the fewest cycles the deploying cap allows, never more than the cap at once', async () => {
@@ -355,11 +76,11 @@ describe('convergence with a healthy cloud', () => {
             config.spare_amphora_pool_size * Math.max(1, config.availability_zones.length);
           const fewest = Math.ceil(total / config.maximum_deploying_amphora_count);
           let cycles = 0;
-          while (!world.atTarget() && cycles <= fewest + 1) {
+          while (!(await world.atTarget()) && cycles <= fewest + 1) {
             await world.cycle();
             cycles += 1;
           }
-          expect({ cycles, atTarget: world.atTarget() }).toEqual({
+          expect({ cycles, atTarget: await world.atTarget() }).toEqual({
             cycles: fewest,
             atTarget: true,
           });
