@@ -165,6 +165,9 @@ project_name = service
 username = $1
 password = $PW
 region_name = $REGION
+# Validate every token with Keystone (itself cached in-process, ~10 ms): keystonemiddleware's
+# own per-worker cache would keep accepting a revoked token for minutes on some API workers.
+token_cache_time = -1
 EOF
 }
 TRANSPORT="rabbit://openstack:$PW@127.0.0.1:5672/"
