@@ -155,6 +155,9 @@ async function launchDynamoDbLocal(
   const child = spawn('sh', ['-c', GUARD_SCRIPT, 'dynamodb-local', ...java], {
     cwd: jarDir,
     stdio: ['pipe', 'pipe', 'pipe'],
+    // Its own process group: a Ctrl-C in the terminal reaches Node, which then stops Java in
+    // order, instead of killing Java under a run that is still writing to it.
+    detached: true,
   });
   let output = '';
   let javaPid: number | undefined;

@@ -56,7 +56,7 @@ async function workloadStep(stack: LocalStack, random: () => number): Promise<vo
   const allocated = await stack.store.listByState('ALLOCATED', { limit: 20 });
   const pick = () => allocated[Math.floor(random() * allocated.length)];
   try {
-    if (random() < 0.6) await claimSpare(ops);
+    if (random() < 0.3) await claimSpare(ops);
     if (allocated.length > 0 && random() < 0.3) await deactivate(ops, pick()!.id);
     else if (allocated.length > 0 && random() < 0.25) {
       await flagFailed(ops, pick()!.id, 'simulated load balancer reported a failure');
@@ -83,10 +83,17 @@ export async function runLocal(stack: LocalStack, options: LocalRunOptions): Pro
     }
     const until = stack.clock.now() + periodMs;
     while (stack.clock.now() < until && !options.signal?.aborted) {
-      const reports = await consumeBatch(executorDeps(stack), stack.source, {
-        max: 10,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      let reports: ExecutionReport[];
+      try {
+        reports = await consumeBatch(executorDeps(stack), stack.source, {
+          max: 10,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+      } catch (error) {
+        // Stopping aborts the long poll in flight; nothing was received, so nothing is lost.
+        if (options.signal?.aborted) break;
+        throw error;
+      }
       for (const r of reports) options.onTask?.(r);
       if (reports.length === 0) {
         await stack.clock
