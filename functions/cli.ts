@@ -19,7 +19,7 @@ import { ConfigError, type HousekeeperConfig, parseConfig } from '../lib/config/
 import { AMPHORA_STATES, type AmphoraState } from '../lib/domain/amphora.ts';
 import {
   AmphoraNotFoundError,
-  type DriverErrorKind,
+  DRIVER_ERROR_KINDS,
   HousekeeperError,
 } from '../lib/domain/errors.ts';
 import { NOOP_OPERATIONS, type NoopOperation } from '../lib/drivers/noop/noop-driver.ts';
@@ -37,15 +37,6 @@ import {
   saveLocalConfig,
 } from './local-stack.ts';
 import { memoryStack } from './memory-stack.ts';
-
-const ERROR_KINDS: DriverErrorKind[] = [
-  'NotFound',
-  'Unauthorized',
-  'Unavailable',
-  'DeleteFailed',
-  'NotImplemented',
-  'AmphoraDriverError',
-];
 
 function wholeNumber(name: string, min = 1) {
   return (value: string): number => {
@@ -410,7 +401,11 @@ function controlOf(s: OpenStack) {
 
 noopCommand('fault', 'make driver operations fail: the next N times, or with a probability')
   .requiredOption('--operation <op>', `operation, or * for all (${NOOP_OPERATIONS.join(', ')})`)
-  .addOption(new Option('--error <kind>', 'error class').choices(ERROR_KINDS).makeOptionMandatory())
+  .addOption(
+    new Option('--error <kind>', 'error class')
+      .choices([...DRIVER_ERROR_KINDS])
+      .makeOptionMandatory(),
+  )
   .option('--times <n>', 'fail the next n calls', wholeNumber('--times'))
   .option('--probability <p>', 'fail each call with probability p (0..1)', Number.parseFloat)
   .action(async (opts) =>

@@ -154,6 +154,11 @@ export type RecordPatch = {
     | 'expiresAt']?: AmphoraRecord[K] | undefined;
 };
 
+/** Orders records oldest in their state first (by `stateSince`, ties by id): "oldest first". */
+export function oldestFirst(a: AmphoraRecord, b: AmphoraRecord): number {
+  return a.stateSince - b.stateSince || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
 /** Whether the lifecycle allows moving from `from` to `to`. */
 export function canTransition(from: AmphoraState, to: AmphoraState): boolean {
   return TRANSITIONS[from].includes(to);

@@ -110,6 +110,16 @@ export type DriverErrorKind =
   | 'NotImplemented'
   | 'AmphoraDriverError';
 
+/** Every driver error kind, for option lists and tests. */
+export const DRIVER_ERROR_KINDS: readonly DriverErrorKind[] = [
+  'NotFound',
+  'Unauthorized',
+  'Unavailable',
+  'DeleteFailed',
+  'NotImplemented',
+  'AmphoraDriverError',
+];
+
 /** Classifies a caught value into the seed's exception model, or `undefined` for non-driver errors. */
 export function driverErrorKind(error: unknown): DriverErrorKind | undefined {
   if (error instanceof NotFoundError) return 'NotFound';

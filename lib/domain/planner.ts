@@ -13,6 +13,7 @@ import {
   type AmphoraRecord,
   type AmphoraState,
   newAmphora,
+  oldestFirst,
   type PendingTask,
   transition,
   update,
@@ -197,10 +198,6 @@ export function readPlan(config: PlannerConfig, counts: ZoneStateCounts): ReadPl
   return { states, readyOldest, preservedQueue };
 }
 
-function byAge(a: AmphoraRecord, b: AmphoraRecord): number {
-  return a.stateSince - b.stateSince || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
-
 function queueSeq(token: number, index: number): string {
   return `${String(token).padStart(12, '0')}:${String(index).padStart(6, '0')}`;
 }
@@ -305,7 +302,7 @@ export function plan(input: PlannerInput): Plan {
   const b = new PlanBuilder([...seen.values()]);
   const notes: Note[] = [];
   const inState = (state: AmphoraState) =>
-    [...b.current.values()].filter((r) => r.state === state).sort(byAge);
+    [...b.current.values()].filter((r) => r.state === state).sort(oldestFirst);
 
   // 1. Expire: boots that ran past the timeout become ERROR.
   const expiredPerZone = new Map<string, number>();
@@ -482,7 +479,7 @@ function planDeactivated(
     size -= 1;
   }
 
-  const candidates = [...inState('ERROR'), ...inState('PRESERVE')].sort(byAge);
+  const candidates = [...inState('ERROR'), ...inState('PRESERVE')].sort(oldestFirst);
   let eligible: AmphoraRecord[] = [];
   for (const r of candidates) {
     if (max === 0) b.change('PRESERVATION_DISABLED', [remove(r, 'PRESERVATION_DISABLED')]);

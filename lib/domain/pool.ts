@@ -2,7 +2,7 @@
  * Plain data the planner reads and writes besides amphora records: counts, the lease, write
  * groups, per-zone creation statistics and orphan marks. The pool store port stores them.
  */
-import type { AmphoraRecord, AmphoraState } from './amphora.ts';
+import { AMPHORA_STATES, type AmphoraRecord, type AmphoraState } from './amphora.ts';
 
 /** Record counts by zone, then by state. States with no record may be absent. */
 export type ZoneStateCounts = Readonly<
@@ -60,4 +60,19 @@ export interface OrphanMark {
   readonly lastSeenAt: number;
   /** How many sweeps have seen it orphaned. */
   readonly sightings: number;
+}
+
+/** Counts records by zone and state, for the given states (all by default). */
+export function tallyByZoneAndState(
+  records: Iterable<AmphoraRecord>,
+  states: readonly AmphoraState[] = AMPHORA_STATES,
+): ZoneStateCounts {
+  const counts: Record<string, Partial<Record<AmphoraState, number>>> = {};
+  for (const r of records) {
+    if (!states.includes(r.state)) continue;
+    const zone = counts[r.zone] ?? {};
+    zone[r.state] = (zone[r.state] ?? 0) + 1;
+    counts[r.zone] = zone;
+  }
+  return counts;
 }

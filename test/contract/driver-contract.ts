@@ -18,7 +18,8 @@ export interface DriverHarness {
   cleanup(): Promise<void>;
 }
 
-async function notFound(call: Promise<unknown>): Promise<boolean> {
+/** Whether a call fails with NotFoundError (any other failure is rethrown). */
+export async function notFound(call: Promise<unknown>): Promise<boolean> {
   try {
     await call;
     return false;

@@ -8,6 +8,7 @@ import {
   AMPHORA_STATES,
   type AmphoraRecord,
   type AmphoraState,
+  oldestFirst,
   transition,
 } from '../../lib/domain/amphora.ts';
 import { LeaseLostError, VersionConflictError } from '../../lib/domain/errors.ts';
@@ -37,10 +38,7 @@ function at(state: AmphoraState, id: string, fields: Partial<AmphoraRecord> = {}
   return rec(state, { id, stateSince: T0, updatedAt: T0, ...fields });
 }
 
-function byAge(a: AmphoraRecord, b: AmphoraRecord): number {
-  return a.stateSince - b.stateSince || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
-
+/** The expected counts, computed here independently of any adapter (a test oracle). */
 function tally(
   records: readonly AmphoraRecord[],
   states: readonly AmphoraState[],
@@ -390,7 +388,7 @@ export function describePoolStoreContract(
             await Promise.all(records.map((r) => store.create(r)));
             const expected = records
               .filter((r) => r.state === q.state && (q.zone === undefined || r.zone === q.zone))
-              .sort(byAge)
+              .sort(oldestFirst)
               .slice(0, q.limit ?? records.length);
 
             // Act

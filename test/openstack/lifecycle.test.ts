@@ -5,11 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverName, snapshotName } from '../../lib/domain/amphora.ts';
-import { NotFoundError, UnauthorizedError } from '../../lib/domain/errors.ts';
+import { UnauthorizedError } from '../../lib/domain/errors.ts';
 import { nodeTransport, type Transport } from '../../lib/drivers/openstack/http.ts';
 import { clearTokenCache } from '../../lib/drivers/openstack/keystone.ts';
 import type { OpenStackDriver } from '../../lib/drivers/openstack/openstack-driver.ts';
 import { amphoraTag } from '../../lib/ports/amphora-driver.ts';
+import { notFound } from '../contract/driver-contract.ts';
 import {
   appCredentialFrom,
   eventually,
@@ -20,16 +21,6 @@ import {
   realDriver,
   runTag,
 } from './support.ts';
-
-async function notFound(call: Promise<unknown>): Promise<boolean> {
-  try {
-    await call;
-    return false;
-  } catch (error) {
-    if (error instanceof NotFoundError) return true;
-    throw error;
-  }
-}
 
 /** An unschedulable flavor (10 TiB of RAM), made once by the admin for the ERROR test. */
 const HUGE_FLAVOR = 'osci-huge';

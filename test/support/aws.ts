@@ -107,6 +107,15 @@ function stackOf(client: AnyClient): Stack {
   return client.middlewareStack as unknown as Stack;
 }
 
+/** The DynamoDB commands that write. */
+export const WRITE_COMMANDS: readonly string[] = [
+  'PutItemCommand',
+  'UpdateItemCommand',
+  'DeleteItemCommand',
+  'TransactWriteItemsCommand',
+  'BatchWriteItemCommand',
+];
+
 /** Counts the commands a client sends, by command name (e.g. `QueryCommand`). */
 export function countCommands(client: AnyClient): {
   count(commandName: string): number;

@@ -11,16 +11,8 @@ import { SqsTaskConsumer } from '../../lib/adapters/sqs/sqs-task-consumer.ts';
 import { SqsTaskQueue } from '../../lib/adapters/sqs/sqs-task-queue.ts';
 import { type AmphoraRecord, expiryTime } from '../../lib/domain/amphora.ts';
 import type { TaskQueue } from '../../lib/ports/task-queue.ts';
-import { countCommands, type TestDynamo, type TestSqs } from './aws.ts';
+import { countCommands, type TestDynamo, type TestSqs, WRITE_COMMANDS } from './aws.ts';
 import type { Backend } from './world.ts';
-
-const WRITE_COMMANDS = [
-  'PutItemCommand',
-  'UpdateItemCommand',
-  'DeleteItemCommand',
-  'TransactWriteItemsCommand',
-  'BatchWriteItemCommand',
-];
 
 /** A fresh table and queue pair on running emulators, as a world backend. */
 export async function emulatorBackend(

@@ -4,10 +4,11 @@ import {
   AMPHORA_STATES,
   type AmphoraRecord,
   type AmphoraState,
+  oldestFirst,
   type PendingTask,
 } from '../../lib/domain/amphora.ts';
 import { type PlannerInput, plan, readPlan } from '../../lib/domain/planner.ts';
-import type { PoolMeta, ZoneStateCounts } from '../../lib/domain/pool.ts';
+import { type PoolMeta, tallyByZoneAndState, type ZoneStateCounts } from '../../lib/domain/pool.ts';
 
 /** A fixed "now" for pure tests. */
 export const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
@@ -74,17 +75,7 @@ export function rec(
 
 /** Counts of records by zone and state, as the store would return them. */
 export function countsOf(records: readonly AmphoraRecord[]): ZoneStateCounts {
-  const counts: Record<string, Partial<Record<AmphoraState, number>>> = {};
-  for (const r of records) {
-    const zone = counts[r.zone] ?? {};
-    zone[r.state] = (zone[r.state] ?? 0) + 1;
-    counts[r.zone] = zone;
-  }
-  return counts;
-}
-
-function byAge(a: AmphoraRecord, b: AmphoraRecord) {
-  return a.stateSince - b.stateSince || (a.id < b.id ? -1 : 1);
+  return tallyByZoneAndState(records);
 }
 
 /** A test configuration: parsed, with defaults, overridden by `raw`. */
@@ -112,7 +103,7 @@ export function snapshot(
   const ready = rp.readyOldest.flatMap(({ zone, limit }) =>
     records
       .filter((r) => r.state === 'READY' && r.zone === zone)
-      .sort(byAge)
+      .sort(oldestFirst)
       .slice(0, limit),
   );
   const queue = rp.preservedQueue

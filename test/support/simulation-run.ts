@@ -11,19 +11,10 @@ import {
   flagFailed,
   requestPreservation,
 } from '../../lib/app/operator-actions.ts';
-import type { DriverErrorKind } from '../../lib/domain/errors.ts';
+import { DRIVER_ERROR_KINDS, type DriverErrorKind } from '../../lib/domain/errors.ts';
 import { NOOP_OPERATIONS } from '../../lib/drivers/noop/noop-driver.ts';
 import { amphoraTag } from '../../lib/ports/amphora-driver.ts';
 import { CrashSwitch, type World } from './world.ts';
-
-export const ERROR_KINDS: DriverErrorKind[] = [
-  'NotFound',
-  'Unauthorized',
-  'Unavailable',
-  'DeleteFailed',
-  'NotImplemented',
-  'AmphoraDriverError',
-];
 
 export type Action =
   | { kind: 'cycle' }
@@ -75,7 +66,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
         {
           kind: fc.constant('fault' as const),
           operation: fc.constantFrom('*', ...NOOP_OPERATIONS),
-          error: fc.constantFrom(...ERROR_KINDS),
+          error: fc.constantFrom(...DRIVER_ERROR_KINDS),
           times: fc.integer({ min: 1, max: 3 }),
           probability: fc.double({ min: 0.05, max: 0.5, noNaN: true }),
         },

@@ -37,6 +37,25 @@ export interface DynamoDbCloudStateOptions {
   readonly tableName: string;
 }
 
+/** The write condition: the key absent, present, or at a version. */
+function condition(expected: number | 'absent' | 'present'): {
+  ConditionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, { N: string }>;
+} {
+  if (typeof expected === 'number') {
+    return {
+      ConditionExpression: '#version = :expected',
+      ExpressionAttributeNames: { '#version': 'version' },
+      ExpressionAttributeValues: { ':expected': { N: String(expected) } },
+    };
+  }
+  return {
+    ConditionExpression: `attribute_${expected === 'absent' ? 'not_exists' : 'exists'}(#pk)`,
+    ExpressionAttributeNames: { '#pk': ATTR.pk },
+  };
+}
+
 /** A versioned key-value store in one partition of the pool table. */
 export class DynamoDbCloudState implements CloudStateStore {
   private readonly client: DynamoDBClient;
@@ -68,16 +87,7 @@ export class DynamoDbCloudState implements CloudStateStore {
             version: { N: String(version) },
           },
           // Compare-and-set: concurrent executors changing one server never both win.
-          ...(expected === 'absent'
-            ? {
-                ConditionExpression: 'attribute_not_exists(#pk)',
-                ExpressionAttributeNames: { '#pk': ATTR.pk },
-              }
-            : {
-                ConditionExpression: '#version = :expected',
-                ExpressionAttributeNames: { '#version': 'version' },
-                ExpressionAttributeValues: { ':expected': { N: String(expected) } },
-              }),
+          ...condition(expected === 'absent' ? 'absent' : expected),
         }),
       );
       return true;
@@ -94,16 +104,7 @@ export class DynamoDbCloudState implements CloudStateStore {
           TableName: this.table,
           Key: itemKey(key),
           // Reports whether this call deleted the entry, so two deleters never both succeed.
-          ...(expected === undefined
-            ? {
-                ConditionExpression: 'attribute_exists(#pk)',
-                ExpressionAttributeNames: { '#pk': ATTR.pk },
-              }
-            : {
-                ConditionExpression: '#version = :expected',
-                ExpressionAttributeNames: { '#version': 'version' },
-                ExpressionAttributeValues: { ':expected': { N: String(expected) } },
-              }),
+          ...condition(expected ?? 'present'),
         }),
       );
       return true;

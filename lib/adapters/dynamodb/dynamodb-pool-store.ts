@@ -22,7 +22,12 @@ import {
   type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { type AmphoraRecord, type AmphoraState, PRESERVED_STATES } from '../../domain/amphora.ts';
+import {
+  type AmphoraRecord,
+  type AmphoraState,
+  oldestFirst,
+  PRESERVED_STATES,
+} from '../../domain/amphora.ts';
 import { LeaseLostError, VersionConflictError } from '../../domain/errors.ts';
 import {
   type GroupResult,
@@ -74,10 +79,6 @@ type IndexQuery = Pick<
   QueryCommandInput,
   'IndexName' | 'KeyConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
 >;
-
-function byAge(a: AmphoraRecord, b: AmphoraRecord): number {
-  return a.stateSince - b.stateSince || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
 
 function recordId(op: WriteOp): string | undefined {
   return op.kind === 'sweep-issued' ? undefined : op.record.id;
@@ -139,7 +140,7 @@ export class DynamoDbPoolStore implements PoolStore {
       limit,
       (r) => r.state === state && (zone === undefined || r.zone === zone),
     );
-    return records.sort(byAge);
+    return records.sort(oldestFirst);
   }
 
   async listPreservedQueue(options: { readonly limit?: number } = {}): Promise<AmphoraRecord[]> {

@@ -3,8 +3,14 @@
  * exactly (conditional writes, fenced atomic groups, lease expiry) so that tests written against
  * it hold for the DynamoDB store too; the shared store contract suite checks both.
  */
-import { type AmphoraRecord, type AmphoraState, expiryTime } from '../../domain/amphora.ts';
+import {
+  type AmphoraRecord,
+  type AmphoraState,
+  expiryTime,
+  oldestFirst,
+} from '../../domain/amphora.ts';
 import { LeaseLostError, VersionConflictError } from '../../domain/errors.ts';
+import { tallyByZoneAndState } from '../../domain/pool.ts';
 import {
   type GroupResult,
   type Lease,
@@ -16,10 +22,6 @@ import {
   type ZoneCreateStats,
   type ZoneStateCounts,
 } from '../../ports/pool-store.ts';
-
-function byAge(a: AmphoraRecord, b: AmphoraRecord): number {
-  return a.stateSince - b.stateSince || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
 
 /** Counters of the store calls made, for tests that assert what a cycle wrote. */
 export interface StoreCallCounts {
@@ -60,7 +62,7 @@ export class MemoryPoolStore implements PoolStore {
     this.calls.reads += 1;
     return [...this.records.values()]
       .filter((r) => r.state === state && (options.zone === undefined || r.zone === options.zone))
-      .sort(byAge)
+      .sort(oldestFirst)
       .slice(0, Math.max(0, options.limit ?? Number.POSITIVE_INFINITY))
       .map((r) => structuredClone(r));
   }
@@ -76,14 +78,7 @@ export class MemoryPoolStore implements PoolStore {
 
   async countByState(states: readonly AmphoraState[]): Promise<ZoneStateCounts> {
     this.calls.reads += 1;
-    const counts: Record<string, Partial<Record<AmphoraState, number>>> = {};
-    for (const r of this.records.values()) {
-      if (!states.includes(r.state)) continue;
-      const zone = counts[r.zone] ?? {};
-      zone[r.state] = (zone[r.state] ?? 0) + 1;
-      counts[r.zone] = zone;
-    }
-    return counts;
+    return tallyByZoneAndState(this.records.values(), states);
   }
 
   async create(record: AmphoraRecord): Promise<void> {

@@ -64,7 +64,7 @@ import {
   type HistoryEntry,
 } from '../../../lib/domain/amphora.ts';
 import { readPlan } from '../../../lib/domain/planner.ts';
-import type { ZoneStateCounts } from '../../../lib/domain/pool.ts';
+import { tallyByZoneAndState, type ZoneStateCounts } from '../../../lib/domain/pool.ts';
 import {
   createTaskQueues,
   type DynamoDbLocal,
@@ -74,6 +74,7 @@ import {
   startSqsEmulator,
 } from '../../../lib/local/emulators.ts';
 import { noMetrics, silentLogger } from '../../../lib/ports/telemetry.ts';
+import { WRITE_COMMANDS } from '../../support/aws.ts';
 import { rec } from '../../support/pool-fixtures.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000').split(',').map(Number);
@@ -92,13 +93,6 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-const WRITE_COMMANDS = [
-  'PutItemCommand',
-  'UpdateItemCommand',
-  'DeleteItemCommand',
-  'TransactWriteItemsCommand',
-  'BatchWriteItemCommand',
-];
 const SQS_SENDS = ['SendMessageCommand', 'SendMessageBatchCommand'];
 
 // -- request recording ----------------------------------------------------------------------------
@@ -306,16 +300,6 @@ function poolRecords(size: number, shape: Shape, now: number): AmphoraRecord[] {
   return records;
 }
 
-function countsOf(records: readonly AmphoraRecord[]): ZoneStateCounts {
-  const counts: Record<string, Partial<Record<AmphoraState, number>>> = {};
-  for (const r of records) {
-    const zone = counts[r.zone] ?? {};
-    zone[r.state] = (zone[r.state] ?? 0) + 1;
-    counts[r.zone] = zone;
-  }
-  return counts;
-}
-
 function perZone(counts: ZoneStateCounts, state: AmphoraState): Record<string, number> {
   return Object.fromEntries(ZONES.map((z) => [z, counts[z]?.[state] ?? 0]));
 }
@@ -391,7 +375,7 @@ async function seed(client: DynamoDBClient, size: number, shape: Shape): Promise
   process.stderr.write(
     `  seeded ${table}: ${size} records in ${seconds.toFixed(1)} s (${Math.round(size / seconds)}/s)\n`,
   );
-  const counts = countsOf(records);
+  const counts = tallyByZoneAndState(records);
   return {
     size,
     shape,
