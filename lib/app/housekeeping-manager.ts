@@ -3,7 +3,7 @@
  * enqueued for the executors), never executed inline; the planner cycle is this manager's loop.
  */
 import { poolZones } from '../config/schema.ts';
-import { type AMPHORA_STATES, newAmphora } from '../domain/amphora.ts';
+import { type AmphoraState, newAmphora } from '../domain/amphora.ts';
 import { LeaseLostError } from '../domain/errors.ts';
 import { totalCount } from '../domain/planner.ts';
 import { TASK_SCHEMA_VERSION } from '../domain/tasks.ts';
@@ -46,24 +46,23 @@ export class HousekeepingManager {
     );
     if (!lease) throw new LeaseLostError(0, 'the planner lease is held: try again shortly');
     try {
-      const counts = await store.countByState(['PENDING_CREATE', 'BOOTING', 'READY']);
+      const pooled: AmphoraState[] = ['PENDING_CREATE', 'BOOTING', 'READY'];
+      const counts = await store.countByState(pooled);
       const deploying = totalCount(counts, 'PENDING_CREATE') + totalCount(counts, 'BOOTING');
       const room = Math.max(0, config.maximum_deploying_amphora_count - deploying);
-      const zones = poolZones(config);
-      const size = (zone: string) =>
-        ['PENDING_CREATE', 'BOOTING', 'READY'].reduce(
-          (sum, s) => sum + (counts[zone]?.[s as (typeof AMPHORA_STATES)[number]] ?? 0),
-          0,
-        );
-      const added = new Map<string, number>();
+      // Amphorae per zone (spares and deploying), growing as this call adds some.
+      const size = new Map(
+        poolZones(config).map((zone) => [
+          zone,
+          pooled.reduce((sum, s) => sum + (counts[zone]?.[s] ?? 0), 0),
+        ]),
+      );
       const now = clock.now();
       const records = [];
       for (let i = 0; i < Math.min(numToCreate, room); i++) {
         // Each one goes to the zone with the fewest amphorae so far.
-        const zone = [...zones].sort(
-          (a, b) => size(a) + (added.get(a) ?? 0) - (size(b) + (added.get(b) ?? 0)),
-        )[0]!;
-        added.set(zone, (added.get(zone) ?? 0) + 1);
+        const [zone] = [...size].sort((a, b) => a[1] - b[1])[0]!;
+        size.set(zone, size.get(zone)! + 1);
         records.push(
           newAmphora({
             id: newId(),
