@@ -111,8 +111,7 @@ async function failed(
   const verdict = failureVerdict(kind, receiveCount, deps.config);
   const reason = `${kind}: ${error instanceof Error ? error.message : String(error)}`;
   deps.metrics.count('TaskError', 1, { TaskType: task.type, ErrorClass: kind });
-  const log = verdict.kind === 'retry' ? deps.logger.warn : deps.logger.error;
-  log('task failed', {
+  deps.logger[verdict.kind === 'retry' ? 'warn' : 'error']('task failed', {
     taskId: task.taskId,
     type: task.type,
     ...ids(task),
@@ -161,16 +160,14 @@ async function giveUp(
   const record = await current(deps, task, stateFor[task.type]);
   if (!record) return;
   if (task.type === 'CREATE') {
-    await write(
-      deps,
-      record,
-      transition(record, 'ERROR', {
-        now,
-        reason: 'CREATE_FAILED',
-        patch: { failure: { code: 'CREATE_FAILED', message: reason, at: now } },
-      }),
-    );
-    await deps.store.recordCreateOutcome(record.zone, 'failure', now);
+    const failed = transition(record, 'ERROR', {
+      now,
+      reason: 'CREATE_FAILED',
+      patch: { failure: { code: 'CREATE_FAILED', message: reason, at: now } },
+    });
+    if (await write(deps, record, failed)) {
+      await deps.store.recordCreateOutcome(record.zone, 'failure', now);
+    }
   } else if (task.type === 'REMOVE' && kind === 'DeleteFailed') {
     deps.metrics.count('DeleteFailed');
     await write(deps, record, failWith(record, 'DELETE_FAILED', reason, now));
