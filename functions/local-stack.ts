@@ -278,8 +278,15 @@ export function openAwsStack(options: {
       `--target aws needs ${missing.join(', ')} (the deployed stack's outputs) in the environment`,
     );
   }
-  const dynamodb = new DynamoDBClient({ retryMode: 'standard' });
-  const sqs = new SQSClient({ retryMode: 'standard' });
+  // The endpoint variables point at emulators (or VPC endpoints); AWS's own by default.
+  const dynamodb = new DynamoDBClient({
+    retryMode: 'standard',
+    ...(env[ENV.dynamodbEndpoint] ? { endpoint: env[ENV.dynamodbEndpoint] } : {}),
+  });
+  const sqs = new SQSClient({
+    retryMode: 'standard',
+    ...(env[ENV.sqsEndpoint] ? { endpoint: env[ENV.sqsEndpoint] } : {}),
+  });
   const queue = new SqsTaskQueue({
     client: sqs,
     queueUrl: env[ENV.queueUrl]!,

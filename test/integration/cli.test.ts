@@ -3,25 +3,25 @@
  * pool in .local/, and later commands inspect and change that same pool.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/local/emulators.ts';
+import { startTestDynamo, startTestSqs } from '../support/aws.ts';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '../../functions/cli.ts');
 const cwd = mkdtempSync(join(tmpdir(), 'housekeeper-cli-'));
 
-async function housekeeper(...args: string[]) {
+/** Runs the CLI in the test folder, with `env` over this process's environment. */
+async function housekeeperWith(env: Record<string, string>, ...args: string[]) {
   try {
     const { stdout, stderr } = await run(
       process.execPath,
       ['--disable-warning=ExperimentalWarning', CLI, ...args],
-      {
-        cwd,
-        timeout: 120_000,
-      },
+      { cwd, timeout: 120_000, env: { ...process.env, ...env } },
     );
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -30,19 +30,21 @@ async function housekeeper(...args: string[]) {
   }
 }
 
+function housekeeper(...args: string[]) {
+  return housekeeperWith({}, ...args);
+}
+
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
 describe('housekeeper CLI on the local emulators', () => {
   it('runs N cycles, prints the final pool as JSON, and keeps it for later commands', async () => {
     const config = join(cwd, 'config.json');
-    await import('node:fs').then((fs) =>
-      fs.writeFileSync(
-        config,
-        JSON.stringify({
-          spare_amphora_pool_size: 2,
-          noop: { boot_seconds: 0, boot_failure_rate: 0 },
-        }),
-      ),
+    writeFileSync(
+      config,
+      JSON.stringify({
+        spare_amphora_pool_size: 2,
+        noop: { boot_seconds: 0, boot_failure_rate: 0 },
+      }),
     );
 
     const local = await housekeeper(
@@ -93,4 +95,47 @@ describe('housekeeper CLI on the local emulators', () => {
     expect(cycles.code).not.toBe(0);
     expect(cycles.stderr).toContain('--cycles = "0": must be a whole number of at least 1');
   }, 60_000);
+
+  it('works on a deployed stack named by the environment with --target aws', async () => {
+    const [dynamo, sqs] = await Promise.all([startTestDynamo(), startTestSqs()]);
+    try {
+      const table = await dynamo.newTable();
+      const urls = await sqs.newQueues();
+      const env = {
+        HOUSEKEEPER_TABLE_NAME: table,
+        HOUSEKEEPER_QUEUE_URL: urls.queueUrl,
+        HOUSEKEEPER_DLQ_URL: urls.deadLetterQueueUrl,
+        HOUSEKEEPER_DYNAMODB_ENDPOINT: dynamo.endpoint,
+        HOUSEKEEPER_SQS_ENDPOINT: sqs.endpoint,
+        HOUSEKEEPER_CONFIG: JSON.stringify({ spare_amphora_pool_size: 3 }),
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      };
+
+      const cycle = await housekeeperWith(env, 'cycle', '--target', 'aws', '--json');
+      expect(cycle.code).toBe(0);
+      expect(JSON.parse(cycle.stdout)).toMatchObject({ status: 'applied', tasksSent: 3 });
+      const status = await housekeeperWith(env, 'status', '--target', 'aws', '--json');
+      expect(JSON.parse(status.stdout)).toMatchObject({
+        spares: { ready: 0, target: 3 },
+        deploying: { count: 2, cap: 2 },
+      });
+    } finally {
+      await Promise.all([dynamo.stop(), sqs.stop()]);
+    }
+  }, 120_000);
+
+  it('names the missing variables when --target aws has no stack to work on', async () => {
+    const result = await housekeeperWith(
+      { HOUSEKEEPER_TABLE_NAME: '' },
+      'status',
+      '--target',
+      'aws',
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      "housekeeper: --target aws needs HOUSEKEEPER_TABLE_NAME, HOUSEKEEPER_QUEUE_URL, HOUSEKEEPER_DLQ_URL (the deployed stack's outputs) in the environment\n",
+    );
+  });
 });
