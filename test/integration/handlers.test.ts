@@ -72,16 +72,21 @@ function context(remainingMs = 60_000): Context {
 /** Captures what Powertools prints (JSON log lines and EMF blobs) during `body`. */
 async function captureStdout<T>(body: () => Promise<T>): Promise<{ result: T; lines: unknown[] }> {
   const lines: unknown[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+  const keep = (chunk: unknown) => {
     for (const line of String(chunk).split('\n')) {
       if (line.trim().startsWith('{')) lines.push(JSON.parse(line));
     }
     return true;
-  });
+  };
+  // Warnings and errors go to stderr: keep them too, out of the test output.
+  const spies = [
+    vi.spyOn(process.stdout, 'write').mockImplementation(keep),
+    vi.spyOn(process.stderr, 'write').mockImplementation(keep),
+  ];
   try {
     return { result: await body(), lines };
   } finally {
-    spy.mockRestore();
+    for (const spy of spies) spy.mockRestore();
   }
 }
 
