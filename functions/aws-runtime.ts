@@ -46,21 +46,30 @@ function required(env: Env, name: string): string {
   return value;
 }
 
+/**
+ * The DynamoDB and SQS clients, in the SDK's standard retry mode (throttling and 5xx retried
+ * with back-off), at the endpoints the environment names, AWS's own by default.
+ */
+export function awsClients(env: Env): { dynamodb: DynamoDBClient; sqs: SQSClient } {
+  return {
+    dynamodb: new DynamoDBClient({
+      retryMode: 'standard',
+      ...(env[ENV.dynamodbEndpoint] ? { endpoint: env[ENV.dynamodbEndpoint] } : {}),
+    }),
+    sqs: new SQSClient({
+      retryMode: 'standard',
+      ...(env[ENV.sqsEndpoint] ? { endpoint: env[ENV.sqsEndpoint] } : {}),
+    }),
+  };
+}
+
 /** Builds the runtime from the environment. @throws ConfigError naming every bad setting. */
 export function runtimeFromEnv(env: Env): Runtime {
   const config = configFromEnv(env);
   const tableName = required(env, ENV.tableName);
   const queueUrl = required(env, ENV.queueUrl);
   const deadLetterQueueUrl = required(env, ENV.deadLetterQueueUrl);
-  // Standard retry mode: throttling and 5xx are retried with back-off by the SDK itself.
-  const dynamodb = new DynamoDBClient({
-    retryMode: 'standard',
-    ...(env[ENV.dynamodbEndpoint] ? { endpoint: env[ENV.dynamodbEndpoint] } : {}),
-  });
-  const sqs = new SQSClient({
-    retryMode: 'standard',
-    ...(env[ENV.sqsEndpoint] ? { endpoint: env[ENV.sqsEndpoint] } : {}),
-  });
+  const { dynamodb, sqs } = awsClients(env);
   const secretArn = env[ENV.credentialsSecretArn];
   let driver: Promise<AmphoraDriver> | undefined;
   const build = async (logger: Logger): Promise<AmphoraDriver> => {

@@ -37,6 +37,7 @@ import type { AmphoraDriver } from '../lib/ports/amphora-driver.ts';
 import type { CloudStateStore } from '../lib/ports/cloud-state.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
 import { noMetrics } from '../lib/ports/telemetry.ts';
+import { awsClients } from './aws-runtime.ts';
 
 /** A stack the CLI works on, closed when the command is done. */
 export interface OpenStack extends Omit<LocalStack, 'driver' | 'source'> {
@@ -278,15 +279,7 @@ export function openAwsStack(options: {
       `--target aws needs ${missing.join(', ')} (the deployed stack's outputs) in the environment`,
     );
   }
-  // The endpoint variables point at emulators (or VPC endpoints); AWS's own by default.
-  const dynamodb = new DynamoDBClient({
-    retryMode: 'standard',
-    ...(env[ENV.dynamodbEndpoint] ? { endpoint: env[ENV.dynamodbEndpoint] } : {}),
-  });
-  const sqs = new SQSClient({
-    retryMode: 'standard',
-    ...(env[ENV.sqsEndpoint] ? { endpoint: env[ENV.sqsEndpoint] } : {}),
-  });
+  const { dynamodb, sqs } = awsClients(env);
   const queue = new SqsTaskQueue({
     client: sqs,
     queueUrl: env[ENV.queueUrl]!,
