@@ -19,6 +19,7 @@ import { credentialsFromSecret } from '../lib/drivers/openstack/credentials.ts';
 import { OpenStackDriver } from '../lib/drivers/openstack/openstack-driver.ts';
 import type { AmphoraDriver } from '../lib/ports/amphora-driver.ts';
 import type { Clock, IdSource } from '../lib/ports/clock.ts';
+import type { CloudStateStore } from '../lib/ports/cloud-state.ts';
 import type { PoolStore } from '../lib/ports/pool-store.ts';
 import type { TaskQueue } from '../lib/ports/task-queue.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
@@ -63,6 +64,19 @@ export function awsClients(env: Env): { dynamodb: DynamoDBClient; sqs: SQSClient
   };
 }
 
+/** The noop driver as the configuration describes it, its simulated cloud in `state`. */
+export function noopDriverFor(
+  config: HousekeeperConfig,
+  state: CloudStateStore,
+  random: () => number = Math.random,
+): NoopDriver {
+  return new NoopDriver(
+    { state, clock: systemClock, newId: randomUUID, random },
+    config.ownership_tag,
+    { bootSeconds: config.noop.boot_seconds, bootFailureRate: config.noop.boot_failure_rate },
+  );
+}
+
 /** Builds the runtime from the environment. @throws ConfigError naming every bad setting. */
 export function runtimeFromEnv(env: Env): Runtime {
   const config = configFromEnv(env);
@@ -74,15 +88,7 @@ export function runtimeFromEnv(env: Env): Runtime {
   let driver: Promise<AmphoraDriver> | undefined;
   const build = async (logger: Logger): Promise<AmphoraDriver> => {
     if (config.driver === 'noop') {
-      return new NoopDriver(
-        {
-          state: new DynamoDbCloudState({ client: dynamodb, tableName }),
-          clock: systemClock,
-          newId: randomUUID,
-        },
-        config.ownership_tag,
-        { bootSeconds: config.noop.boot_seconds, bootFailureRate: config.noop.boot_failure_rate },
-      );
+      return noopDriverFor(config, new DynamoDbCloudState({ client: dynamodb, tableName }));
     }
     if (!secretArn) {
       throw new ConfigError([

@@ -19,7 +19,7 @@ import { systemClock } from '../lib/adapters/system-clock.ts';
 import { configFromEnv, ENV } from '../lib/config/env.ts';
 import type { HousekeeperConfig } from '../lib/config/schema.ts';
 import { HousekeeperError } from '../lib/domain/errors.ts';
-import { NoopCloudControl, NoopDriver } from '../lib/drivers/noop/noop-driver.ts';
+import { NoopCloudControl } from '../lib/drivers/noop/noop-driver.ts';
 import {
   credentialsFromCloudsYaml,
   credentialsFromEnv,
@@ -37,7 +37,7 @@ import type { AmphoraDriver } from '../lib/ports/amphora-driver.ts';
 import type { CloudStateStore } from '../lib/ports/cloud-state.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
 import { noMetrics } from '../lib/ports/telemetry.ts';
-import { awsClients } from './aws-runtime.ts';
+import { awsClients, noopDriverFor } from './aws-runtime.ts';
 
 /** A stack the CLI works on, closed when the command is done. */
 export interface OpenStack extends Omit<LocalStack, 'driver' | 'source'> {
@@ -142,14 +142,7 @@ function driverFor(
     };
   }
   return {
-    driver: new NoopDriver(
-      { state: cloud, clock: systemClock, newId: randomUUID, random },
-      config.ownership_tag,
-      {
-        bootSeconds: config.noop.boot_seconds,
-        bootFailureRate: config.noop.boot_failure_rate,
-      },
-    ),
+    driver: noopDriverFor(config, cloud, random),
     control: new NoopCloudControl(cloud, randomUUID),
   };
 }

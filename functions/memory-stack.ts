@@ -5,10 +5,11 @@ import { MemoryPoolStore } from '../lib/adapters/memory/memory-pool-store.ts';
 import { MemoryTaskQueue, memorySource } from '../lib/adapters/memory/memory-task-queue.ts';
 import { systemClock } from '../lib/adapters/system-clock.ts';
 import type { HousekeeperConfig } from '../lib/config/schema.ts';
-import { NoopCloudControl, NoopDriver } from '../lib/drivers/noop/noop-driver.ts';
+import { NoopCloudControl } from '../lib/drivers/noop/noop-driver.ts';
 import type { LocalStack } from '../lib/local/local-runner.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
 import { noMetrics } from '../lib/ports/telemetry.ts';
+import { noopDriverFor } from './aws-runtime.ts';
 
 /** A stack whose store, queue and simulated cloud live in this process only. */
 export function memoryStack(
@@ -19,14 +20,7 @@ export function memoryStack(
   const clock = systemClock;
   const queue = new MemoryTaskQueue(clock, { visibilityTimeoutSeconds: 30 });
   const cloud = new MemoryCloudState();
-  const driver = new NoopDriver(
-    { state: cloud, clock, newId: randomUUID, random },
-    config.ownership_tag,
-    {
-      bootSeconds: config.noop.boot_seconds,
-      bootFailureRate: config.noop.boot_failure_rate,
-    },
-  );
+  const driver = noopDriverFor(config, cloud, random);
   return {
     config,
     store: new MemoryPoolStore(),

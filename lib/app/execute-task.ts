@@ -11,7 +11,7 @@ import {
   type AmphoraState,
   expiryTime,
   type FailureCode,
-  type PendingTask,
+  pendingTask,
   transition,
   update,
 } from '../domain/amphora.ts';
@@ -23,7 +23,7 @@ import {
 } from '../domain/errors.ts';
 import { planOrphans } from '../domain/orphans.ts';
 import { type FailureKind, failureVerdict, retryDelaySeconds } from '../domain/retry-policy.ts';
-import { decodeTask, type RecordTask, TASK_SCHEMA_VERSION, type Task } from '../domain/tasks.ts';
+import { decodeTask, type RecordTask, type Task, taskMessageFor } from '../domain/tasks.ts';
 import type { AmphoraDriver, CallOptions } from '../ports/amphora-driver.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
 import type { PoolStore } from '../ports/pool-store.ts';
@@ -229,20 +229,9 @@ async function sendFollowUp(
   record: AmphoraRecord,
   delaySeconds: number,
 ): Promise<void> {
-  const pendingTask = record.task!;
-  const task: RecordTask = {
-    v: TASK_SCHEMA_VERSION,
-    type: pendingTask.type,
-    taskId: deps.newId(),
-    issuedAt: pendingTask.issuedAt,
-    amphoraId: record.id,
-    version: record.version,
-  };
-  await deps.queue.send([{ task, delaySeconds: Math.round(delaySeconds) }]);
-}
-
-function pending(type: PendingTask['type'], now: number, polls = 0): PendingTask {
-  return { type, issuedAt: now, reissues: 0, polls };
+  await deps.queue.send([
+    { task: taskMessageFor(record, deps.newId()), delaySeconds: Math.round(delaySeconds) },
+  ]);
 }
 
 /** Delay before the n-th poll: check_initial_delay × 2^n, capped by check_max_delay. */
@@ -269,7 +258,7 @@ async function create(deps: ExecutorDeps, task: RecordTask, o: CallOptions): Pro
       computeId: server.id,
       bootStartedAt: now,
       lastSeenAliveAt: now,
-      task: pending('CHECK', now),
+      task: pendingTask('CHECK', now),
     },
   });
   if (!(await write(deps, record, next))) {
@@ -361,7 +350,7 @@ async function check(deps: ExecutorDeps, task: RecordTask, o: CallOptions): Prom
   const next = update(record, {
     now: at,
     patch: {
-      task: { ...pending('CHECK', at, polls), reissues: record.task?.reissues ?? 0 },
+      task: { ...pendingTask('CHECK', at, polls), reissues: record.task?.reissues ?? 0 },
       lastSeenAliveAt: at,
     },
   });
@@ -421,7 +410,7 @@ async function preserve(deps: ExecutorDeps, task: RecordTask, o: CallOptions): P
     const next = transition(record, 'PENDING_DELETE', {
       now: at,
       reason: 'SERVER_GONE',
-      patch: { failure: { code: 'SERVER_GONE', message, at }, task: pending('REMOVE', at) },
+      patch: { failure: { code: 'SERVER_GONE', message, at }, task: pendingTask('REMOVE', at) },
     });
     if (!(await write(deps, record, next))) return 'stale';
     await sendFollowUp(deps, next, 0);
@@ -441,7 +430,7 @@ async function preserve(deps: ExecutorDeps, task: RecordTask, o: CallOptions): P
       const at = deps.clock.now();
       const next = update(record, {
         now: at,
-        patch: { preservation: { ...preservation, imageId }, task: pending('PRESERVE', at) },
+        patch: { preservation: { ...preservation, imageId }, task: pendingTask('PRESERVE', at) },
       });
       if (!(await write(deps, record, next))) return 'stale';
       await sendFollowUp(deps, next, pollDelay(deps.config, 0));
@@ -461,7 +450,7 @@ async function preserve(deps: ExecutorDeps, task: RecordTask, o: CallOptions): P
     }
     const at = deps.clock.now();
     const polls = (record.task?.polls ?? 0) + 1;
-    const next = update(record, { now: at, patch: { task: pending('PRESERVE', at, polls) } });
+    const next = update(record, { now: at, patch: { task: pendingTask('PRESERVE', at, polls) } });
     if (!(await write(deps, record, next))) return 'stale';
     await sendFollowUp(deps, next, pollDelay(deps.config, polls));
     return 'image-pending';

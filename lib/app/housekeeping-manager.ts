@@ -3,10 +3,10 @@
  * enqueued for the executors), never executed inline; the planner cycle is this manager's loop.
  */
 import { poolZones } from '../config/schema.ts';
-import { type AmphoraState, newAmphora } from '../domain/amphora.ts';
+import { type AmphoraState, newAmphora, pendingTask } from '../domain/amphora.ts';
 import { LeaseLostError } from '../domain/errors.ts';
 import { totalCount } from '../domain/planner.ts';
-import { TASK_SCHEMA_VERSION } from '../domain/tasks.ts';
+import { taskMessageFor } from '../domain/tasks.ts';
 import { deactivateMany } from './operator-actions.ts';
 import { type CycleReport, type PlannerDeps, runPlannerCycle } from './run-planner-cycle.ts';
 
@@ -68,7 +68,7 @@ export class HousekeepingManager {
             id: newId(),
             zone,
             now,
-            task: { type: 'CREATE', issuedAt: now, reissues: 0, polls: 0 },
+            task: pendingTask('CREATE', now),
           }),
         );
       }
@@ -77,18 +77,7 @@ export class HousekeepingManager {
         records.map((record) => [{ kind: 'create', record }]),
       );
       const scheduled = records.filter((_, i) => results[i]?.status === 'applied');
-      await this.deps.queue.send(
-        scheduled.map((r) => ({
-          task: {
-            v: TASK_SCHEMA_VERSION,
-            type: 'CREATE' as const,
-            taskId: newId(),
-            issuedAt: now,
-            amphoraId: r.id,
-            version: r.version,
-          },
-        })),
-      );
+      await this.deps.queue.send(scheduled.map((r) => ({ task: taskMessageFor(r, newId()) })));
       return scheduled.map((r) => r.id);
     } finally {
       await store.releaseLease(lease);

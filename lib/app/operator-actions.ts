@@ -7,7 +7,7 @@ import {
   type AmphoraRecord,
   type AmphoraState,
   canTransition,
-  type PendingTask,
+  pendingTask,
   transition,
   update,
 } from '../domain/amphora.ts';
@@ -17,7 +17,7 @@ import {
   VersionConflictError,
 } from '../domain/errors.ts';
 import { needsOperator } from '../domain/planner.ts';
-import { TASK_SCHEMA_VERSION } from '../domain/tasks.ts';
+import { taskMessageFor } from '../domain/tasks.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
 import type { PoolStore } from '../ports/pool-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
@@ -30,10 +30,6 @@ export interface OperatorDeps {
   readonly newId: IdSource;
 }
 
-function task(type: PendingTask['type'], now: number): PendingTask {
-  return { type, issuedAt: now, reissues: 0, polls: 0 };
-}
-
 async function load(deps: OperatorDeps, amphoraId: string): Promise<AmphoraRecord> {
   const record = await deps.store.get(amphoraId);
   if (!record) throw new AmphoraNotFoundError(amphoraId);
@@ -42,18 +38,7 @@ async function load(deps: OperatorDeps, amphoraId: string): Promise<AmphoraRecor
 
 async function sendTaskOf(deps: OperatorDeps, record: AmphoraRecord): Promise<void> {
   if (!record.task) return;
-  await deps.queue.send([
-    {
-      task: {
-        v: TASK_SCHEMA_VERSION,
-        type: record.task.type,
-        taskId: deps.newId(),
-        issuedAt: record.task.issuedAt,
-        amphoraId: record.id,
-        version: record.version,
-      },
-    },
-  ]);
+  await deps.queue.send([{ task: taskMessageFor(record, deps.newId()) }]);
 }
 
 /**
@@ -109,7 +94,7 @@ export async function claimSpare(
 /** Hands an amphora back for removal: → PENDING_DELETE, and schedules the REMOVE task. */
 export function deactivate(deps: OperatorDeps, amphoraId: string): Promise<AmphoraRecord> {
   return move(deps, amphoraId, 'PENDING_DELETE', 'DEACTIVATED', (now) => ({
-    task: task('REMOVE', now),
+    task: pendingTask('REMOVE', now),
   }));
 }
 
@@ -143,7 +128,7 @@ export async function retryFailed(deps: OperatorDeps, amphoraId: string): Promis
   }
   const now = deps.clock.now();
   const type = record.state === 'PENDING_DELETE' ? 'REMOVE' : 'PRESERVE';
-  const next = update(record, { now, patch: { failure: undefined, task: task(type, now) } });
+  const next = update(record, { now, patch: { failure: undefined, task: pendingTask(type, now) } });
   await deps.store.update(next, record.version);
   await sendTaskOf(deps, next);
   return next;

@@ -164,6 +164,11 @@ export function canTransition(from: AmphoraState, to: AmphoraState): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
+/** A task just issued at `now`: never re-issued, `polls` polls so far. */
+export function pendingTask(type: PendingTask['type'], now: number, polls = 0): PendingTask {
+  return { type, issuedAt: now, reissues: 0, polls };
+}
+
 /** A fresh PENDING_CREATE record, at version 1. */
 export function newAmphora(input: {
   id: string;

@@ -15,12 +15,13 @@ import {
   newAmphora,
   oldestFirst,
   type PendingTask,
+  pendingTask,
   transition,
   update,
 } from './amphora.ts';
 import { type CreateAllowance, createAllowance } from './backoff.ts';
 import type { PoolMeta, WriteGroup, WriteOp, ZoneStateCounts } from './pool.ts';
-import { type OutgoingTask, TASK_SCHEMA_VERSION, type Task } from './tasks.ts';
+import { type OutgoingTask, TASK_SCHEMA_VERSION, taskMessageFor } from './tasks.ts';
 
 /** The configuration the planner reads. */
 export type PlannerConfig = Pick<
@@ -267,15 +268,7 @@ class PlanBuilder {
           to: record.state,
         });
         if (record.task && record.task.issuedAt === now) {
-          const task: Task = {
-            v: TASK_SCHEMA_VERSION,
-            type: record.task.type,
-            taskId: newId(),
-            issuedAt: now,
-            amphoraId: id,
-            version: record.version,
-          };
-          tasks.push({ task });
+          tasks.push({ task: taskMessageFor(record, newId()) });
         }
       }
       if (g.sweepAt !== undefined) {
@@ -287,10 +280,6 @@ class PlanBuilder {
       return { reasons: g.reasons, changes, writes, tasks };
     });
   }
-}
-
-function freshTask(type: PendingTask['type'], now: number): PendingTask {
-  return { type, issuedAt: now, reissues: 0, polls: 0 };
 }
 
 /** Decides one cycle. Pure, given a deterministic `newId`. */
@@ -329,7 +318,7 @@ export function plan(input: PlannerInput): Plan {
       }
       const type = TASK_FOR_STATE[state]!;
       if (!r.task) {
-        b.change('TASK_MISSING', [update(r, { now, patch: { task: freshTask(type, now) } })]);
+        b.change('TASK_MISSING', [update(r, { now, patch: { task: pendingTask(type, now) } })]);
       } else if (now - r.task.issuedAt >= config.task_timeout * 1000) {
         const task: PendingTask = {
           ...r.task,
@@ -389,7 +378,7 @@ export function plan(input: PlannerInput): Plan {
     for (let i = 0; i < n; i++) {
       b.change(
         'TOP_UP',
-        [newAmphora({ id: input.newId(), zone, now, task: freshTask('CREATE', now) })],
+        [newAmphora({ id: input.newId(), zone, now, task: pendingTask('CREATE', now) })],
         true,
       );
     }
@@ -403,7 +392,7 @@ export function plan(input: PlannerInput): Plan {
           transition(r, 'PENDING_DELETE', {
             now,
             reason: 'SHRINK_EXCESS',
-            patch: { task: freshTask('REMOVE', now) },
+            patch: { task: pendingTask('REMOVE', now) },
           }),
         ]);
         shrunk += 1;
@@ -451,14 +440,14 @@ function planDeactivated(
   const { config, now } = input;
   const max = config.maximum_preserved_amphora_count;
   const remove = (r: AmphoraRecord, reason: ReasonCode) =>
-    transition(r, 'PENDING_DELETE', { now, reason, patch: { task: freshTask('REMOVE', now) } });
+    transition(r, 'PENDING_DELETE', { now, reason, patch: { task: pendingTask('REMOVE', now) } });
   let index = 0;
   const preserve = (r: AmphoraRecord, reason: ReasonCode) =>
     transition(r, 'PRESERVING', {
       now,
       reason,
       patch: {
-        task: freshTask('PRESERVE', now),
+        task: pendingTask('PRESERVE', now),
         preservation: {
           method: config.preservation_method,
           seq: queueSeq(input.leaseToken, index++),

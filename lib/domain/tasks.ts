@@ -3,6 +3,7 @@
  * is validated on receipt; a body that does not parse is a {@link MalformedTaskError}.
  */
 import * as z from 'zod';
+import type { AmphoraRecord } from './amphora.ts';
 import { MalformedTaskError } from './errors.ts';
 
 /** The schema version written into every message body. */
@@ -38,6 +39,19 @@ export type Task = z.output<typeof taskSchema>;
 export interface OutgoingTask {
   readonly task: Task;
   readonly delaySeconds?: number;
+}
+
+/** The message of a record's pending task, against the record's current version. */
+export function taskMessageFor(record: AmphoraRecord, taskId: string): RecordTask {
+  if (!record.task) throw new TypeError(`amphora ${record.id} has no pending task`);
+  return {
+    v: TASK_SCHEMA_VERSION,
+    type: record.task.type,
+    taskId,
+    issuedAt: record.task.issuedAt,
+    amphoraId: record.id,
+    version: record.version,
+  };
 }
 
 /** Serialises a task to a message body. */

@@ -4,7 +4,7 @@
  * by default. A timer stands in for the EventBridge schedule; a poller for the SQS event source.
  */
 import { consumeBatch } from '../app/consume-messages.ts';
-import type { ExecutionReport, ExecutorDeps } from '../app/execute-task.ts';
+import type { ExecutionReport } from '../app/execute-task.ts';
 import { claimSpare, deactivate, flagFailed } from '../app/operator-actions.ts';
 import { type PoolStatus, poolStatus } from '../app/pool-status.ts';
 import { type CycleReport, type PlannerDeps, runPlannerCycle } from '../app/run-planner-cycle.ts';
@@ -47,10 +47,6 @@ function plannerDeps(stack: LocalStack, n: number): PlannerDeps {
   return { ...stack, holder: `local-planner-${process.pid}-${n}` };
 }
 
-function executorDeps(stack: LocalStack): ExecutorDeps {
-  return stack;
-}
-
 async function workloadStep(stack: LocalStack, random: () => number): Promise<void> {
   const ops = { store: stack.store, queue: stack.queue, clock: stack.clock, newId: stack.newId };
   const allocated = await stack.store.listByState('ALLOCATED', { limit: 20 });
@@ -85,7 +81,7 @@ export async function runLocal(stack: LocalStack, options: LocalRunOptions): Pro
     while (stack.clock.now() < until && !options.signal?.aborted) {
       let reports: ExecutionReport[];
       try {
-        reports = await consumeBatch(executorDeps(stack), stack.source, {
+        reports = await consumeBatch(stack, stack.source, {
           max: 10,
           ...(options.signal ? { signal: options.signal } : {}),
         });
