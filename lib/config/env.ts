@@ -3,6 +3,7 @@
  * reads them through `functions/`), and the pure mapping from an environment to a raw config.
  */
 import * as z from 'zod';
+import { ENV } from './deployment.ts';
 import {
   ConfigError,
   type ConfigProblem,
@@ -11,20 +12,7 @@ import {
   parseConfig,
 } from './schema.ts';
 
-/** Names of the environment variables the functions read. */
-export const ENV = {
-  /** The whole configuration as JSON; per-option variables override it. */
-  config: 'HOUSEKEEPER_CONFIG',
-  tableName: 'HOUSEKEEPER_TABLE_NAME',
-  queueUrl: 'HOUSEKEEPER_QUEUE_URL',
-  deadLetterQueueUrl: 'HOUSEKEEPER_DLQ_URL',
-  credentialsSecretArn: 'HOUSEKEEPER_CREDENTIALS_SECRET_ARN',
-  dynamodbEndpoint: 'HOUSEKEEPER_DYNAMODB_ENDPOINT',
-  sqsEndpoint: 'HOUSEKEEPER_SQS_ENDPOINT',
-  logLevel: 'POWERTOOLS_LOG_LEVEL',
-  metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
-  serviceName: 'POWERTOOLS_SERVICE_NAME',
-} as const;
+export { ENV } from './deployment.ts';
 
 const PREFIX = 'HOUSEKEEPER_';
 const RESERVED = new Set<string>(Object.values(ENV));

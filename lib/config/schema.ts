@@ -131,6 +131,10 @@ export const configSchema = z.strictObject({
   check_initial_delay: seconds(0, SQS_MAX_DELAY_SECONDS).default(15),
   check_max_delay: seconds(1, SQS_MAX_DELAY_SECONDS).default(120),
   planner_lease_ttl: seconds(30, 3_600).default(300),
+  executor_timeout: seconds(10, 900).default(60),
+  executor_batch_size: int({ min: 1, max: 100 }).default(10),
+  executor_batch_window: seconds(0, 300).default(0),
+  executor_max_concurrency: int({ min: 2, max: 1_000 }).default(5),
   ownership_tag: novaTag.default('amphora-housekeeper'),
   openstack: openstackSchema,
   noop: noopSchema,
@@ -224,6 +228,13 @@ function crossFieldProblems(c: HousekeeperConfig): ConfigProblem[] {
       'orphan_sweep_interval',
       c.orphan_sweep_interval,
       `must be at least housekeeping_interval (${c.housekeeping_interval}): sweeps are issued by the planner`,
+    );
+  }
+  if (c.executor_batch_size > 10 && c.executor_batch_window === 0) {
+    rule(
+      'executor_batch_window',
+      c.executor_batch_window,
+      `must be at least 1 when executor_batch_size (${c.executor_batch_size}) is over 10: an SQS event source needs a batching window for that`,
     );
   }
   if (c.driver === 'openstack') {

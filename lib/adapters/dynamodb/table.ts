@@ -12,63 +12,19 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
+import { POOL_TABLE } from '../../config/deployment.ts';
 
-/** A key attribute of the table or of an index (DynamoDB's and CDK's `AttributeType.STRING` is `'S'`). */
-export interface KeyAttribute {
-  readonly name: string;
-  readonly type: 'S';
-}
-
-/** A global secondary index (CDK's `ProjectionType.KEYS_ONLY` is `'KEYS_ONLY'`). */
-export interface IndexDefinition {
-  readonly indexName: string;
-  readonly partitionKey: KeyAttribute;
-  readonly sortKey: KeyAttribute;
-  readonly projectionType: 'KEYS_ONLY';
-}
-
-/** The table definition: keys, indexes, TTL attribute and billing mode. */
-export interface TableDefinition {
-  readonly partitionKey: KeyAttribute;
-  readonly sortKey: KeyAttribute;
-  readonly globalSecondaryIndexes: readonly IndexDefinition[];
-  /** Epoch SECONDS after which DynamoDB may delete the item (set on DELETED records only). */
-  readonly timeToLiveAttribute: string;
-  readonly billingMode: 'PAY_PER_REQUEST';
-}
-
-/** Records by state, then zone, then age: per-zone counts from keys alone, per-zone oldest-first lists. */
-export const BY_STATE_ZONE = {
-  indexName: 'byStateZone',
-  partitionKey: { name: 'gsiState', type: 'S' },
-  sortKey: { name: 'gsiZoneAge', type: 'S' },
-  projectionType: 'KEYS_ONLY',
-} as const satisfies IndexDefinition;
-
-/** Records by state, then age across zones: the oldest records of a state in any zone. */
-export const BY_STATE_AGE = {
-  indexName: 'byStateAge',
-  partitionKey: { name: 'gsiState', type: 'S' },
-  sortKey: { name: 'gsiAge', type: 'S' },
-  projectionType: 'KEYS_ONLY',
-} as const satisfies IndexDefinition;
-
-/** Sparse index of the preserved queue (PRESERVING and PRESERVED records only), by queue position. */
-export const PRESERVED_QUEUE = {
-  indexName: 'preservedQueue',
-  partitionKey: { name: 'gsiQueue', type: 'S' },
-  sortKey: { name: 'gsiQueueSeq', type: 'S' },
-  projectionType: 'KEYS_ONLY',
-} as const satisfies IndexDefinition;
-
-/** The pool table: one table for records, lease, pool statistics, orphan marks and the noop cloud. */
-export const POOL_TABLE = {
-  partitionKey: { name: 'pk', type: 'S' },
-  sortKey: { name: 'sk', type: 'S' },
-  globalSecondaryIndexes: [BY_STATE_ZONE, BY_STATE_AGE, PRESERVED_QUEUE],
-  timeToLiveAttribute: 'ttl',
-  billingMode: 'PAY_PER_REQUEST',
-} as const satisfies TableDefinition;
+export {
+  BY_EXPIRY,
+  BY_ID,
+  BY_STATE_AGE,
+  BY_STATE_ZONE,
+  type IndexDefinition,
+  type KeyAttribute,
+  POOL_TABLE,
+  PRESERVED_QUEUE,
+  type TableDefinition,
+} from '../../config/deployment.ts';
 
 /** The CreateTable request for {@link POOL_TABLE} under `tableName`. */
 export function createTableInput(tableName: string): CreateTableCommandInput {
