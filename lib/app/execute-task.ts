@@ -5,6 +5,7 @@
  * duplicate REMOVE is a success. What to do about a failure is decided in one place,
  * {@link failureVerdict}; the consuming edge applies the returned disposition.
  */
+import { METRICS } from '../config/deployment.ts';
 import type { HousekeeperConfig } from '../config/schema.ts';
 import {
   type AmphoraRecord,
@@ -67,12 +68,12 @@ export async function executeMessage(
       messageId: message.messageId,
       reason,
     });
-    deps.metrics.count('MalformedTask');
+    deps.metrics.count(METRICS.MalformedTask.name);
     return { disposition: { kind: 'dead-letter', reason }, outcome: 'malformed' };
   }
   try {
     const outcome = await run(deps, task, options);
-    deps.metrics.count('TaskOutcome', 1, { TaskType: task.type, Outcome: outcome });
+    deps.metrics.count(METRICS.TaskOutcome.name, 1, { TaskType: task.type, Outcome: outcome });
     deps.logger.info('task done', { taskId: task.taskId, type: task.type, outcome, ...ids(task) });
     return { disposition: { kind: 'ack' }, task, outcome };
   } catch (error) {
@@ -110,7 +111,8 @@ async function failed(
   const kind: FailureKind = driverErrorKind(error) ?? 'Unexpected';
   const verdict = failureVerdict(kind, receiveCount, deps.config);
   const reason = `${kind}: ${error instanceof Error ? error.message : String(error)}`;
-  deps.metrics.count('TaskError', 1, { TaskType: task.type, ErrorClass: kind });
+  deps.metrics.count(METRICS.TaskError.name, 1, { TaskType: task.type, ErrorClass: kind });
+  if (kind === 'Unauthorized') deps.metrics.count(METRICS.DriverUnauthorized.name);
   deps.logger[verdict.kind === 'retry' ? 'warn' : 'error']('task failed', {
     taskId: task.taskId,
     type: task.type,
@@ -142,7 +144,7 @@ async function failed(
     };
   }
   if (verdict.deadLetter) {
-    deps.metrics.count('TaskDeadLettered', 1, { TaskType: task.type, ErrorClass: kind });
+    deps.metrics.count(METRICS.TaskDeadLettered.name, 1, { TaskType: task.type, ErrorClass: kind });
     return { disposition: { kind: 'dead-letter', reason }, task, outcome: 'dead-letter' };
   }
   return { disposition: { kind: 'ack' }, task, outcome: 'gave-up' };
@@ -169,10 +171,10 @@ async function giveUp(
       await deps.store.recordCreateOutcome(record.zone, 'failure', now);
     }
   } else if (task.type === 'REMOVE' && kind === 'DeleteFailed') {
-    deps.metrics.count('DeleteFailed');
+    deps.metrics.count(METRICS.DeleteFailed.name);
     await write(deps, record, failWith(record, 'DELETE_FAILED', reason, now));
   } else if (task.type === 'PRESERVE' && kind !== 'Unauthorized') {
-    deps.metrics.count('PreserveFailed');
+    deps.metrics.count(METRICS.PreserveFailed.name);
     await write(deps, record, failWith(record, 'PRESERVE_FAILED', reason, now));
   }
   // Otherwise (e.g. Unauthorized on REMOVE) the record keeps its task: the planner re-issues
@@ -518,8 +520,8 @@ async function sweep(deps: ExecutorDeps, o: CallOptions): Promise<Outcome> {
     });
     await write(deps, record, next);
   }
-  deps.metrics.count('OrphansMarked', decisions.mark.length);
-  deps.metrics.count('OrphansRemoved', decisions.remove.length);
+  deps.metrics.count(METRICS.OrphansMarked.name, decisions.mark.length);
+  deps.metrics.count(METRICS.OrphansRemoved.name, decisions.remove.length);
   deps.logger.info('sweep', { servers: servers.length, ...countsOf(decisions) });
   return 'swept';
 }

@@ -3,6 +3,7 @@
  * decides, writes the record transitions (fenced by the lease) and only then sends the tasks of
  * the groups that were applied, so that a rerun after a crash issues nothing twice.
  */
+import { METRICS } from '../config/deployment.ts';
 import type { HousekeeperConfig } from '../config/schema.ts';
 import { AMPHORA_STATES, type AmphoraRecord } from '../domain/amphora.ts';
 import { type Plan, plan, readPlan } from '../domain/planner.ts';
@@ -79,11 +80,26 @@ async function readAndPlan(
   });
 }
 
+/** The pool dimension of the single pool (several pools arrive with the pools change). */
+const POOL = 'default';
+
 function publish(deps: PlannerDeps, p: Plan): void {
-  deps.metrics.gauge('SparePoolSize', p.spareReady);
-  deps.metrics.gauge('SparePoolTarget', p.spareTarget);
+  const m = deps.metrics;
+  const c = p.stateCounts;
+  m.count(METRICS.PlannerRun.name);
+  m.gauge(METRICS.SparePoolSize.name, p.spareReady, { Pool: POOL });
+  m.gauge(METRICS.SparePoolTarget.name, p.spareTarget, { Pool: POOL });
+  m.gauge(METRICS.SpareDeficit.name, Math.max(0, p.spareTarget - p.spareReady));
+  m.gauge(METRICS.DeployingCount.name, c.PENDING_CREATE + c.BOOTING);
+  m.gauge(METRICS.DeployingCap.name, deps.config.maximum_deploying_amphora_count);
+  m.gauge(METRICS.PreservedCount.name, c.PRESERVING + c.PRESERVED);
+  m.gauge(METRICS.PreservedMax.name, deps.config.maximum_preserved_amphora_count);
+  m.gauge(
+    METRICS.AmphoraeNeedingOperator.name,
+    p.notes.filter((n) => n.code === 'NEEDS_OPERATOR').length,
+  );
   for (const [state, n] of Object.entries(p.stateCounts)) {
-    deps.metrics.gauge('AmphoraCount', n, { State: state });
+    m.gauge(METRICS.AmphoraCount.name, n, { Pool: POOL, State: state });
   }
   deps.logger.info('spare pool', {
     spareReady: p.spareReady,
@@ -106,7 +122,7 @@ export async function runPlannerCycle(
   const lease = await deps.store.acquireLease(deps.holder, deps.clock.now(), ttl);
   if (!lease) {
     deps.logger.info('planner lease is held by another planner; skipping this cycle');
-    deps.metrics.count('PlannerLeaseBusy');
+    deps.metrics.count(METRICS.PlannerLeaseBusy.name);
     return { status: 'lease-busy' };
   }
   try {
@@ -131,11 +147,11 @@ export async function runPlannerCycle(
         changes: d.changes,
         result: result?.status,
       });
-      if (result?.status === 'conflict') deps.metrics.count('PlannerWriteConflict');
+      if (result?.status === 'conflict') deps.metrics.count(METRICS.PlannerWriteConflict.name);
     });
     if (tasks.length > 0) await deps.queue.send(tasks);
-    deps.metrics.count('PlannerDecisions', p.decisions.length);
-    deps.metrics.count('TasksSent', tasks.length);
+    deps.metrics.count(METRICS.PlannerDecisions.name, p.decisions.length);
+    deps.metrics.count(METRICS.TasksSent.name, tasks.length);
     return {
       status: 'applied',
       plan: p,

@@ -10,6 +10,7 @@ import { runtimeFromEnv } from '../../functions/aws-runtime.ts';
 import { executorHandler, TIMEOUT_EARLY_MS } from '../../functions/executor-handler.ts';
 import { plannerHandler } from '../../functions/planner-handler.ts';
 import { DynamoDbPoolStore } from '../../lib/adapters/dynamodb/dynamodb-pool-store.ts';
+import { METRICS } from '../../lib/config/deployment.ts';
 import { ENV } from '../../lib/config/env.ts';
 import { ConfigError } from '../../lib/config/schema.ts';
 import { UnavailableError } from '../../lib/domain/errors.ts';
@@ -202,8 +203,16 @@ describe('planner handler', () => {
     const emf = lines.filter((l) => (l as { _aws?: unknown })._aws) as Array<
       Record<string, unknown>
     >;
-    expect(emf.some((b) => b.SparePoolSize === 0 && b.SparePoolTarget === 2)).toBe(true);
+    expect(emf.some((b) => b.SparePoolSize === 0 && b.Pool === 'default')).toBe(true);
+    expect(emf.some((b) => b.SparePoolTarget === 2 && b.Pool === 'default')).toBe(true);
     expect(emf.some((b) => b.State === 'READY' && b.AmphoraCount === 0)).toBe(true);
+    // Every metric of the deployment contract that the planner emits is in its EMF output.
+    const plannerMetrics = Object.values(METRICS).filter((m) => m.emittedBy === 'planner');
+    const emitted = new Set(emf.flatMap((b) => Object.keys(b)));
+    const missing = plannerMetrics
+      .map((m) => m.name)
+      .filter((n) => !emitted.has(n) && !['PlannerLeaseBusy', 'PlannerWriteConflict'].includes(n));
+    expect(missing).toStrictEqual([]);
   });
 
   it('fails the invocation when the store fails, so that alarms fire', async () => {

@@ -92,14 +92,23 @@ describe('a planner cycle', () => {
 
     await runPlannerCycle(h.deps);
 
-    expect(h.gauges).toContainEqual({ name: 'SparePoolSize', value: 1 });
-    expect(h.gauges).toContainEqual({ name: 'SparePoolTarget', value: 3 });
+    expect(h.gauges).toContainEqual({
+      name: 'SparePoolSize',
+      value: 1,
+      dimensions: { Pool: 'default' },
+    });
+    expect(h.gauges).toContainEqual({
+      name: 'SparePoolTarget',
+      value: 3,
+      dimensions: { Pool: 'default' },
+    });
+    expect(h.gauges).toContainEqual({ name: 'SpareDeficit', value: 2 });
     const states = h.gauges.filter((g) => g.name === 'AmphoraCount');
     expect(states).toHaveLength(10);
     expect(states).toContainEqual({
       name: 'AmphoraCount',
       value: 1,
-      dimensions: { State: 'ALLOCATED' },
+      dimensions: { Pool: 'default', State: 'ALLOCATED' },
     });
   });
 
