@@ -11,17 +11,15 @@ import {
   deactivateMany,
   flagFailed,
   requestPreservation,
+  resolveAmphora,
   retryFailed,
 } from '../lib/app/operator-actions.ts';
 import { poolStatus, statusLine, viewOf } from '../lib/app/pool-status.ts';
 import { runPlannerCycle } from '../lib/app/run-planner-cycle.ts';
 import { ConfigError, type HousekeeperConfig, parseConfig } from '../lib/config/schema.ts';
-import { AMPHORA_STATES, type AmphoraState } from '../lib/domain/amphora.ts';
-import {
-  AmphoraNotFoundError,
-  DRIVER_ERROR_KINDS,
-  HousekeeperError,
-} from '../lib/domain/errors.ts';
+import { AMPHORA_STATES, type AmphoraState, oldestFirst } from '../lib/domain/amphora.ts';
+import { DRIVER_ERROR_KINDS, HousekeeperError } from '../lib/domain/errors.ts';
+import { countOf, withoutZeros } from '../lib/domain/pool.ts';
 import { NOOP_OPERATIONS, type NoopOperation } from '../lib/drivers/noop/noop-driver.ts';
 import { consoleLogger, type Level } from '../lib/local/console-logger.ts';
 import { decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
@@ -37,6 +35,17 @@ import {
   saveLocalConfig,
 } from './local-stack.ts';
 import { memoryStack } from './memory-stack.ts';
+
+/** The pools of a configuration in one phrase, for banners. */
+function describePools(config: HousekeeperConfig): string {
+  return config.pools
+    .map((p) => {
+      const zones =
+        p.zones.length === 1 && p.zones[0]!.name === '*' ? '' : ` × ${p.zones.length} zones`;
+      return `pool ${p.name}: ${p.spare_amphora_pool_size} spares${zones}`;
+    })
+    .join('; ');
+}
 
 function wholeNumber(name: string, min = 1) {
   return (value: string): number => {
@@ -187,7 +196,7 @@ program
     process.once('SIGTERM', stop);
     try {
       out(
-        `amphora-housekeeper local run on ${stack.description}: ${config.driver} driver, ${config.spare_amphora_pool_size} spares per zone, ` +
+        `amphora-housekeeper local run on ${stack.description}: ${config.driver} driver, ${describePools(config)}, ` +
           `≤ ${config.maximum_deploying_amphora_count} deploying, ${config.maximum_preserved_amphora_count} preserved ` +
           `(${config.preservation_scheme}, ${config.preservation_method}); a cycle every ${opts.every} s` +
           (opts.cycles ? `, ${opts.cycles} cycles` : '; Ctrl-C to stop'),
@@ -234,24 +243,30 @@ stackCommand(
     }),
   );
 
-stackCommand('list', 'list amphorae, oldest first')
+stackCommand('list', 'list amphorae, oldest in their state first')
   .addOption(new Option('--state <state>', 'only this state').choices([...AMPHORA_STATES]))
+  .option('--pool <pool>', 'only this pool')
   .option('--zone <zone>', 'only this availability zone')
-  .option('--limit <n>', 'at most n per state', wholeNumber('--limit'), 100)
+  .option('--limit <n>', 'at most n amphorae in all', wholeNumber('--limit'), 100)
   .option('--json', 'print JSON')
   .action(async (opts) =>
     withStack(opts, async (s) => {
       const states: AmphoraState[] = opts.state ? [opts.state] : [...AMPHORA_STATES];
-      const records = (
-        await Promise.all(
-          states.map((st) =>
-            s.store.listByState(st, {
-              limit: opts.limit,
-              ...(opts.zone ? { zone: opts.zone } : {}),
-            }),
-          ),
-        )
-      ).flat();
+      const { counts } = await s.store.getPoolState();
+      const pools = (opts.pool ? [opts.pool] : Object.keys(counts)).sort();
+      const lists = await Promise.all(
+        pools.flatMap((pool) =>
+          states
+            .filter((st) => countOf(counts, [st], { pool }) > 0 || opts.pool !== undefined)
+            .map((st) =>
+              s.store.listByState(pool, st, {
+                limit: opts.limit,
+                ...(opts.zone ? { zone: opts.zone } : {}),
+              }),
+            ),
+        ),
+      );
+      const records = lists.flat().sort(oldestFirst).slice(0, opts.limit);
       if (opts.json) printJson(records);
       else print(formatList(records.map(viewOf)));
     }),
@@ -262,8 +277,7 @@ stackCommand('show', 'show one amphora with its history')
   .option('--json', 'print JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
-      const record = await s.store.get(id);
-      if (!record) throw new AmphoraNotFoundError(id);
+      const record = await resolveAmphora(s.store, id);
       if (opts.json) printJson(record);
       else print(formatRecord(record));
     }),
@@ -333,12 +347,18 @@ function noteIfNoExecutor(s: OpenStack): void {
 }
 
 stackCommand('claim', 'claim a READY spare for a load balancer (READY → ALLOCATED)')
+  .option('--pool <pool>', 'from this pool (required when there are several)')
   .option('--zone <zone>', 'from this availability zone')
   .action(async (opts) =>
     withStack(opts, async (s) => {
-      const claimed = await claimSpare(s, opts.zone ? { zone: opts.zone } : {});
+      const claimed = await claimSpare(s, {
+        ...(opts.pool ? { pool: opts.pool } : {}),
+        ...(opts.zone ? { zone: opts.zone } : {}),
+      });
       if (!claimed)
-        throw new HousekeeperError(`no READY spare${opts.zone ? ` in ${opts.zone}` : ''} to claim`);
+        throw new HousekeeperError(
+          `no READY spare${opts.pool ? ` in pool ${opts.pool}` : ''}${opts.zone ? ` in ${opts.zone}` : ''} to claim`,
+        );
       print(`claimed ${claimed.id} (server ${claimed.computeId ?? '-'})`);
     }),
   );
@@ -386,6 +406,19 @@ stackCommand('retry', 'retry an amphora whose removal or preservation failed for
     }),
   );
 
+stackCommand(
+  'repair-counts',
+  'rebuild the state counters from the records (after a drift, e.g. records purged by TTL)',
+).action(async (opts) =>
+  withStack(opts, async (s) => {
+    const before = (await s.store.getPoolState()).counts;
+    const after = await s.store.repairCounts();
+    const same = JSON.stringify(withoutZeros(before)) === JSON.stringify(withoutZeros(after));
+    print(same ? 'the counters were right; nothing changed' : 'counters rebuilt from the records');
+    if (!same) printJson({ before, after });
+  }),
+);
+
 // -- the noop cloud -------------------------------------------------------------------------------
 
 const noop = program.command('noop').description('control the noop driver’s simulated cloud');
@@ -424,6 +457,22 @@ noopCommand('fault', 'make driver operations fail: the next N times, or with a p
       print(
         `fault ${rule.id}: ${rule.operation} fails with ${rule.error} ${rule.times !== undefined ? `the next ${rule.times} time(s)` : `with probability ${rule.probability}`}`,
       );
+    }),
+  );
+
+noopCommand(
+  'publish-image',
+  'publish an image to the simulated catalogue (the newest wins its tags)',
+)
+  .requiredOption('--tag <tag...>', 'image tag(s)')
+  .option('--owner <id>', 'owner (project) id')
+  .action(async (opts) =>
+    withStack(opts, async (s) => {
+      const id = await controlOf(s).publishImage(
+        { tags: opts.tag, ...(opts.owner ? { ownerId: opts.owner } : {}) },
+        Date.now(),
+      );
+      print(`image ${id} published with tag(s) ${opts.tag.join(', ')}`);
     }),
   );
 

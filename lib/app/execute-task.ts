@@ -2,43 +2,58 @@
  * Use case: execute one task message (SPEC §5). Each task is idempotent: it acts only if the
  * record is still at the version the task was issued against (anything else is stale and is
  * acknowledged without acting), a retried CREATE adopts the server it already made, and a
- * duplicate REMOVE is a success. What to do about a failure is decided in one place,
- * {@link failureVerdict}; the consuming edge applies the returned disposition.
+ * duplicate REMOVE is a success. What each observation means is decided by the pure functions
+ * of `lib/domain/execution.ts`; what to do about a failure, in one place, {@link failureVerdict}.
+ * This module does the I/O around them; the consuming edge applies the returned disposition.
  */
 import { METRICS } from '../config/deployment.ts';
-import type { HousekeeperConfig } from '../config/schema.ts';
-import {
-  type AmphoraRecord,
-  type AmphoraState,
-  expiryTime,
-  type FailureCode,
-  pendingTask,
-  transition,
-  update,
-} from '../domain/amphora.ts';
+import type { AmphoraRecord } from '../domain/amphora.ts';
 import {
   AmphoraDriverError,
   driverErrorKind,
   NotFoundError,
   VersionConflictError,
 } from '../domain/errors.ts';
+import {
+  afterBoot,
+  afterImageStatus,
+  afterRemove,
+  afterStatusCheck,
+  bootPlan,
+  givenUp,
+  preservationAbandoned,
+  preservationAction,
+  preservationDone,
+  type ServerObservation,
+  STATE_OF_TASK,
+  type Step,
+  seenAliveAfterDeletion,
+  snapshotRequested,
+} from '../domain/execution.ts';
 import { planOrphans } from '../domain/orphans.ts';
 import { type FailureKind, failureVerdict, retryDelaySeconds } from '../domain/retry-policy.ts';
-import { decodeTask, type RecordTask, type Task, taskMessageFor } from '../domain/tasks.ts';
+import { poolOf, type Settings } from '../domain/settings.ts';
+import {
+  decodeTask,
+  type RecordTask,
+  type ResolveImageTask,
+  type Task,
+  taskMessageFor,
+} from '../domain/tasks.ts';
 import type { AmphoraDriver, CallOptions } from '../ports/amphora-driver.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
-import type { PoolStore } from '../ports/pool-store.ts';
+import type { OrphanMarkStore, PoolStateStore, RecordStore } from '../ports/pool-store.ts';
 import type { Disposition, IncomingMessage, TaskQueue } from '../ports/task-queue.ts';
 import type { Logger, Metrics } from '../ports/telemetry.ts';
 
 /** What an executor needs. */
 export interface ExecutorDeps {
-  readonly store: PoolStore;
+  readonly store: RecordStore & OrphanMarkStore & Pick<PoolStateStore, 'recordImage'>;
   readonly queue: TaskQueue;
   readonly driver: AmphoraDriver;
   readonly clock: Clock;
   readonly newId: IdSource;
-  readonly config: HousekeeperConfig;
+  readonly config: Settings;
   readonly logger: Logger;
   readonly metrics: Metrics;
 }
@@ -82,7 +97,9 @@ export async function executeMessage(
 }
 
 function ids(task: Task): Record<string, unknown> {
-  return task.type === 'SWEEP' ? {} : { amphoraId: task.amphoraId, version: task.version };
+  if (task.type === 'SWEEP') return {};
+  if (task.type === 'RESOLVE_IMAGE') return { pool: task.pool };
+  return { amphoraId: task.amphoraId, version: task.version };
 }
 
 function run(deps: ExecutorDeps, task: Task, options: CallOptions): Promise<Outcome> {
@@ -97,6 +114,8 @@ function run(deps: ExecutorDeps, task: Task, options: CallOptions): Promise<Outc
       return preserve(deps, task, options);
     case 'SWEEP':
       return sweep(deps, options);
+    case 'RESOLVE_IMAGE':
+      return resolveImage(deps, task, options);
   }
 }
 
@@ -157,118 +176,104 @@ async function giveUp(
   kind: FailureKind,
   reason: string,
 ): Promise<void> {
-  if (task.type === 'SWEEP' || task.type === 'CHECK') return;
-  const now = deps.clock.now();
-  const record = await current(deps, task, stateFor[task.type]);
+  if (task.type === 'SWEEP' || task.type === 'CHECK' || task.type === 'RESOLVE_IMAGE') return;
+  const record = await current(deps, task);
   if (!record) return;
-  if (task.type === 'CREATE') {
-    const failed = transition(record, 'ERROR', {
-      now,
-      reason: 'CREATE_FAILED',
-      patch: { failure: { code: 'CREATE_FAILED', message: reason, at: now } },
-    });
-    if (await write(deps, record, failed)) {
-      await deps.store.recordCreateOutcome(record.zone, 'failure', now);
-    }
-  } else if (task.type === 'REMOVE' && kind === 'DeleteFailed') {
-    deps.metrics.count(METRICS.DeleteFailed.name);
-    await write(deps, record, failWith(record, 'DELETE_FAILED', reason, now));
-  } else if (task.type === 'PRESERVE' && kind !== 'Unauthorized') {
-    deps.metrics.count(METRICS.PreserveFailed.name);
-    await write(deps, record, failWith(record, 'PRESERVE_FAILED', reason, now));
-  }
-  // Otherwise (e.g. Unauthorized on REMOVE) the record keeps its task: the planner re-issues
-  // it after task_timeout, one slow retry at a time, once the credentials work again.
+  const step = givenUp(record, task.type, kind, reason, deps.clock.now());
+  if (!step) return;
+  if (step.metric) deps.metrics.count(METRICS[step.metric].name);
+  await write(deps, record, { ...step, outcome: 'gave-up' });
 }
-
-function failWith(
-  record: AmphoraRecord,
-  code: FailureCode,
-  message: string,
-  now: number,
-): AmphoraRecord {
-  return update(record, { now, patch: { failure: { code, message, at: now } } });
-}
-
-const stateFor: Record<RecordTask['type'], AmphoraState> = {
-  CREATE: 'PENDING_CREATE',
-  CHECK: 'BOOTING',
-  REMOVE: 'PENDING_DELETE',
-  PRESERVE: 'PRESERVING',
-};
 
 // -- record helpers -----------------------------------------------------------------------------
 
 /** The record, if the task is still current for it (same version, expected state). */
-async function current(
-  deps: ExecutorDeps,
-  task: RecordTask,
-  state: AmphoraState,
-): Promise<AmphoraRecord | undefined> {
+async function current(deps: ExecutorDeps, task: RecordTask): Promise<AmphoraRecord | undefined> {
   const record = await deps.store.get(task.amphoraId);
-  if (!record || record.version !== task.version || record.state !== state) return undefined;
+  if (!record || record.version !== task.version || record.state !== STATE_OF_TASK[task.type]) {
+    return undefined;
+  }
   return record;
 }
 
-/** Writes `next` over `previous`; false when someone else moved the record first. */
-async function write(
-  deps: ExecutorDeps,
-  previous: AmphoraRecord,
-  next: AmphoraRecord,
-): Promise<boolean> {
+/**
+ * Writes a step over `previous` (the counters and the creation back-off move in the same
+ * write), then sends its follow-up task. False when someone else moved the record first.
+ */
+async function write(deps: ExecutorDeps, previous: AmphoraRecord, step: Step): Promise<boolean> {
   try {
-    await deps.store.update(next, previous.version);
-    return true;
+    await deps.store.update(
+      step.next,
+      { version: previous.version, state: previous.state },
+      step.createOutcome ? { createOutcome: step.createOutcome } : {},
+    );
   } catch (error) {
     if (error instanceof VersionConflictError) return false;
     throw error;
   }
+  if (step.followUpSeconds !== undefined && step.next.task) {
+    await deps.queue.send([
+      {
+        task: taskMessageFor(step.next, deps.newId()),
+        delaySeconds: Math.round(step.followUpSeconds),
+      },
+    ]);
+  }
+  return true;
 }
 
-/** Sends the record's own pending task again, at its new version, after a delay. */
-async function sendFollowUp(
-  deps: ExecutorDeps,
-  record: AmphoraRecord,
-  delaySeconds: number,
-): Promise<void> {
-  await deps.queue.send([
-    { task: taskMessageFor(record, deps.newId()), delaySeconds: Math.round(delaySeconds) },
-  ]);
+/** Writes a step and reports its outcome, or `stale` when the record moved on. */
+async function apply(deps: ExecutorDeps, previous: AmphoraRecord, step: Step): Promise<Outcome> {
+  return (await write(deps, previous, step)) ? step.outcome : 'stale';
 }
 
-/** Delay before the n-th poll: check_initial_delay × 2^n, capped by check_max_delay. */
-function pollDelay(config: HousekeeperConfig, polls: number): number {
-  return Math.min(config.check_initial_delay * 2 ** Math.min(polls, 20), config.check_max_delay);
+async function ignoreNotFound(call: () => Promise<void>): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+  }
 }
 
 // -- CREATE ---------------------------------------------------------------------------------------
 
 async function create(deps: ExecutorDeps, task: RecordTask, o: CallOptions): Promise<Outcome> {
-  const record = await current(deps, task, 'PENDING_CREATE');
+  const record = await current(deps, task);
   if (!record) return 'stale';
-  // A retry (after a crash or a lost reply) adopts the server it already made.
+  const boot = bootPlan(deps.config, record);
+  if (!boot.ok) {
+    const step = givenUp(record, 'CREATE', 'AmphoraDriverError', boot.reason, deps.clock.now())!;
+    return (await write(deps, record, { ...step, outcome: 'not-bootable' }))
+      ? 'not-bootable'
+      : 'stale';
+  }
+  // A retry (after a crash or a lost reply) adopts the server it already made: a lookup by this
+  // amphora's own tag, never a listing of the pool.
   const existing = (await deps.driver.listServers({ amphoraId: record.id }, o)).find(
     (s) => s.status !== 'DELETING',
   );
   const server =
-    existing ?? (await deps.driver.createServer({ amphoraId: record.id, zone: record.zone }, o));
-  const now = deps.clock.now();
-  const next = transition(record, 'BOOTING', {
-    now,
-    reason: existing ? 'SERVER_ADOPTED' : 'SERVER_REQUESTED',
-    patch: {
-      computeId: server.id,
-      bootStartedAt: now,
-      lastSeenAliveAt: now,
-      task: pendingTask('CHECK', now),
-    },
-  });
-  if (!(await write(deps, record, next))) {
+    existing ??
+    (await deps.driver.createServer(
+      {
+        amphoraId: record.id,
+        pool: boot.pool,
+        ...(boot.computeZone !== undefined ? { computeZone: boot.computeZone } : {}),
+        spec: boot.spec,
+      },
+      o,
+    ));
+  const step = afterBoot(
+    record,
+    { serverId: server.id, adopted: existing !== undefined, launch: boot.launch },
+    deps.clock.now(),
+    deps.config,
+  );
+  if (!(await write(deps, record, step))) {
     await releaseUnwantedServer(deps, record.id, server.id, o);
     return 'stale';
   }
-  await sendFollowUp(deps, next, deps.config.check_initial_delay);
-  return existing ? 'adopted' : 'booted';
+  return step.outcome;
 }
 
 /** After losing the race to record a booted server, deletes it unless the record still wants it. */
@@ -284,95 +289,36 @@ async function releaseUnwantedServer(
     ((now.state === 'PENDING_CREATE' && now.computeId === undefined) ||
       (now.state !== 'DELETED' && now.computeId === serverId));
   if (wanted) return;
-  try {
-    await deps.driver.deleteServer(serverId, o);
-  } catch (error) {
-    if (!(error instanceof NotFoundError)) throw error;
-  }
+  await ignoreNotFound(() => deps.driver.deleteServer(serverId, o));
 }
 
 // -- CHECK ----------------------------------------------------------------------------------------
 
 async function check(deps: ExecutorDeps, task: RecordTask, o: CallOptions): Promise<Outcome> {
-  const record = await current(deps, task, 'BOOTING');
+  const record = await current(deps, task);
   if (!record) return 'stale';
-  const now = () => deps.clock.now();
-  const toError = async (code: FailureCode, message: string, outcome: Outcome) => {
-    const at = now();
-    const next = transition(record, 'ERROR', {
-      now: at,
-      reason: code,
-      patch: { failure: { code, message, at } },
-    });
-    if (!(await write(deps, record, next))) return 'stale';
-    await deps.store.recordCreateOutcome(record.zone, 'failure', at);
-    return outcome;
-  };
-  if (!record.computeId)
-    return toError('SERVER_GONE', 'booting without a server id', 'server-gone');
-  let server: Awaited<ReturnType<AmphoraDriver['getServer']>>;
-  try {
-    server = await deps.driver.getServer(record.computeId, o);
-  } catch (error) {
-    if (error instanceof NotFoundError) {
-      return toError(
-        'SERVER_GONE',
-        `server ${record.computeId} disappeared while booting`,
-        'server-gone',
-      );
+  let seen: ServerObservation;
+  if (!record.computeId) seen = { kind: 'no-server-id' };
+  else {
+    try {
+      const server = await deps.driver.getServer(record.computeId, o);
+      seen = {
+        kind: 'seen',
+        status: server.status,
+        ...(server.fault !== undefined ? { fault: server.fault } : {}),
+      };
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      seen = { kind: 'gone' };
     }
-    throw error;
   }
-  if (server.status === 'ACTIVE') {
-    const at = now();
-    const next = transition(record, 'READY', {
-      now: at,
-      reason: 'SERVER_ACTIVE',
-      patch: { lastSeenAliveAt: at },
-    });
-    if (!(await write(deps, record, next))) return 'stale';
-    await deps.store.recordCreateOutcome(record.zone, 'success', at);
-    return 'ready';
-  }
-  if (server.status === 'ERROR') {
-    return toError('BOOT_FAILED', server.fault ?? 'server went to ERROR', 'boot-failed');
-  }
-  const at = now();
-  if (
-    record.bootStartedAt !== undefined &&
-    at - record.bootStartedAt >= deps.config.boot_timeout * 1000
-  ) {
-    return toError(
-      'BOOT_TIMEOUT',
-      `server ${record.computeId} still ${server.status} after boot_timeout (${deps.config.boot_timeout} s)`,
-      'boot-timeout',
-    );
-  }
-  const polls = (record.task?.polls ?? 0) + 1;
-  const next = update(record, {
-    now: at,
-    patch: {
-      task: { ...pendingTask('CHECK', at, polls), reissues: record.task?.reissues ?? 0 },
-      lastSeenAliveAt: at,
-    },
-  });
-  if (!(await write(deps, record, next))) return 'stale';
-  await sendFollowUp(deps, next, pollDelay(deps.config, polls));
-  return 'still-booting';
+  return apply(deps, record, afterStatusCheck(record, seen, deps.clock.now(), deps.config));
 }
 
 // -- REMOVE ---------------------------------------------------------------------------------------
 
-async function ignoreNotFound(call: () => Promise<void>): Promise<void> {
-  try {
-    await call();
-  } catch (error) {
-    if (!(error instanceof NotFoundError)) throw error;
-  }
-}
-
 async function remove(deps: ExecutorDeps, task: RecordTask, o: CallOptions): Promise<Outcome> {
-  const record = await current(deps, task, 'PENDING_DELETE');
+  const record = await current(deps, task);
   if (!record) return 'stale';
   // Without a server id (a create that failed or crashed), find servers by the amphora's tag.
   const serverIds = record.computeId
@@ -386,79 +332,46 @@ async function remove(deps: ExecutorDeps, task: RecordTask, o: CallOptions): Pro
     if (record.preservation.imageId) images.add(record.preservation.imageId);
     for (const id of images) await ignoreNotFound(() => deps.driver.deleteImage(id, o));
   }
-  const at = deps.clock.now();
-  const deleted = { deletedAt: at, lastSeenAliveAt: record.lastSeenAliveAt };
-  const next = transition(record, 'DELETED', {
-    now: at,
-    reason: 'REMOVED',
-    patch: {
-      deletedAt: at,
-      expiresAt: expiryTime(deleted, deps.config.amphora_expiry_age * 1000),
-    },
-  });
-  return (await write(deps, record, next)) ? 'removed' : 'stale';
+  const next = afterRemove(record, deps.clock.now(), deps.config);
+  return apply(deps, record, { next, outcome: 'removed' });
 }
 
 // -- PRESERVE -------------------------------------------------------------------------------------
 
 async function preserve(deps: ExecutorDeps, task: RecordTask, o: CallOptions): Promise<Outcome> {
-  const record = await current(deps, task, 'PRESERVING');
+  const record = await current(deps, task);
   if (!record) return 'stale';
-  const preservation = record.preservation;
-  const serverId = record.computeId;
-  const abandon = async (message: string): Promise<Outcome> => {
-    // The server is gone: nothing left to diagnose; remove the record (and any image).
-    const at = deps.clock.now();
-    const next = transition(record, 'PENDING_DELETE', {
-      now: at,
-      reason: 'SERVER_GONE',
-      patch: { failure: { code: 'SERVER_GONE', message, at }, task: pendingTask('REMOVE', at) },
-    });
-    if (!(await write(deps, record, next))) return 'stale';
-    await sendFollowUp(deps, next, 0);
-    return 'server-gone';
-  };
-  if (!serverId || !preservation) return abandon('no server to preserve');
+  const action = preservationAction(record);
+  const now = () => deps.clock.now();
+  if (action.kind === 'abandon') {
+    return apply(deps, record, preservationAbandoned(record, action.message, now()));
+  }
   try {
-    if (preservation.method === 'unplug') {
-      await deps.driver.unplug(serverId, o);
-      return finishPreserve(deps, record);
+    switch (action.kind) {
+      case 'unplug':
+        await deps.driver.unplug(action.serverId, o);
+        return apply(deps, record, preservationDone(record, now()));
+      case 'snapshot': {
+        // A retry after a crash finds the image it already requested instead of making another.
+        const earlier = (await deps.driver.listImages({ amphoraId: record.id }, o))[0];
+        const imageId =
+          earlier?.id ??
+          (await deps.driver.snapshot(action.serverId, { amphoraId: record.id }, o)).imageId;
+        return apply(deps, record, snapshotRequested(record, imageId, now(), deps.config));
+      }
+      case 'check-image': {
+        const image = await deps.driver.getImage(action.imageId, o);
+        const next = afterImageStatus(record, image.status, now(), deps.config);
+        if ('next' in next) return apply(deps, record, next);
+        if (next.kind === 'failed') throw new AmphoraDriverError(next.message);
+        await deps.driver.stopServer(action.serverId, o);
+        return apply(deps, record, preservationDone(record, now()));
+      }
     }
-    if (!preservation.imageId) {
-      // A retry after a crash finds the image it already requested instead of making another.
-      const earlier = (await deps.driver.listImages({ amphoraId: record.id }, o))[0];
-      const imageId =
-        earlier?.id ?? (await deps.driver.snapshot(serverId, { amphoraId: record.id }, o)).imageId;
-      const at = deps.clock.now();
-      const next = update(record, {
-        now: at,
-        patch: { preservation: { ...preservation, imageId }, task: pendingTask('PRESERVE', at) },
-      });
-      if (!(await write(deps, record, next))) return 'stale';
-      await sendFollowUp(deps, next, pollDelay(deps.config, 0));
-      return 'snapshot-requested';
-    }
-    const image = await deps.driver.getImage(preservation.imageId, o);
-    if (image.status === 'active') {
-      await deps.driver.stopServer(serverId, o);
-      return finishPreserve(deps, record);
-    }
-    if (
-      image.status === 'killed' ||
-      image.status === 'deleted' ||
-      image.status === 'pending_delete'
-    ) {
-      throw new AmphoraDriverError(`snapshot image ${image.id} ended ${image.status}`);
-    }
-    const at = deps.clock.now();
-    const polls = (record.task?.polls ?? 0) + 1;
-    const next = update(record, { now: at, patch: { task: pendingTask('PRESERVE', at, polls) } });
-    if (!(await write(deps, record, next))) return 'stale';
-    await sendFollowUp(deps, next, pollDelay(deps.config, polls));
-    return 'image-pending';
   } catch (error) {
-    if (error instanceof NotFoundError && !(await serverExists(deps, serverId, o))) {
-      return abandon(`server ${serverId} disappeared before it was preserved`);
+    if (error instanceof NotFoundError && !(await serverExists(deps, action.serverId, o))) {
+      const message = `server ${action.serverId} disappeared before it was preserved`;
+      return apply(deps, record, preservationAbandoned(record, message, now()));
     }
     throw error;
   }
@@ -474,14 +387,31 @@ async function serverExists(deps: ExecutorDeps, serverId: string, o: CallOptions
   }
 }
 
-async function finishPreserve(deps: ExecutorDeps, record: AmphoraRecord): Promise<Outcome> {
-  const at = deps.clock.now();
-  const next = transition(record, 'PRESERVED', {
-    now: at,
-    reason: 'PRESERVED',
-    patch: { preservation: { ...record.preservation!, preservedAt: at } },
-  });
-  return (await write(deps, record, next)) ? 'preserved' : 'stale';
+// -- RESOLVE_IMAGE --------------------------------------------------------------------------------
+
+async function resolveImage(
+  deps: ExecutorDeps,
+  task: ResolveImageTask,
+  o: CallOptions,
+): Promise<Outcome> {
+  const spec = poolOf(deps.config, task.pool);
+  const tag = spec?.launch.image_tag;
+  if (!spec || tag === undefined) return 'stale';
+  const owner = spec.launch.image_owner_id;
+  const base = { pool: task.pool, tag, ...(owner !== undefined ? { ownerId: owner } : {}) };
+  try {
+    const image = await deps.driver.resolveImage(
+      { tag, ...(owner !== undefined ? { ownerId: owner } : {}) },
+      o,
+    );
+    await deps.store.recordImage({ ...base, imageId: image.id, resolvedAt: deps.clock.now() });
+    return 'resolved';
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    // No image with the tag: the pool cannot boot; the planner notes why until one appears.
+    await deps.store.recordImage({ ...base, error: error.message, resolvedAt: deps.clock.now() });
+    return 'no-image';
+  }
 }
 
 // -- SWEEP ----------------------------------------------------------------------------------------
@@ -507,30 +437,19 @@ async function sweep(deps: ExecutorDeps, o: CallOptions): Promise<Outcome> {
   for (const serverId of decisions.unmark) await deps.store.deleteOrphanMark(serverId);
   for (const id of decisions.zombies) {
     const record = records.get(id)!;
-    // Seen alive after deletion: push the purge back (Octavia's zombie rule).
-    const next = update(record, {
-      now,
-      patch: {
-        lastSeenAliveAt: now,
-        expiresAt: expiryTime(
-          { ...record, lastSeenAliveAt: now },
-          deps.config.amphora_expiry_age * 1000,
-        ),
-      },
+    await write(deps, record, {
+      next: seenAliveAfterDeletion(record, now, deps.config),
+      outcome: 'zombie',
     });
-    await write(deps, record, next);
   }
   deps.metrics.count(METRICS.OrphansMarked.name, decisions.mark.length);
   deps.metrics.count(METRICS.OrphansRemoved.name, decisions.remove.length);
-  deps.logger.info('sweep', { servers: servers.length, ...countsOf(decisions) });
+  deps.logger.info('sweep', {
+    servers: servers.length,
+    marked: decisions.mark.length,
+    removed: decisions.remove.length,
+    unmarked: decisions.unmark.length,
+    zombies: decisions.zombies.length,
+  });
   return 'swept';
-}
-
-function countsOf(d: ReturnType<typeof planOrphans>) {
-  return {
-    marked: d.mark.length,
-    removed: d.remove.length,
-    unmarked: d.unmark.length,
-    zombies: d.zombies.length,
-  };
 }

@@ -1,44 +1,59 @@
 /**
- * The seed's `HousekeepingManager` surface. Creation and removal are *scheduled* (recorded and
- * enqueued for the executors), never executed inline; the planner cycle is this manager's loop.
+ * The seed's `HousekeepingManager` surface, per pool. Creation and removal are *scheduled*
+ * (recorded and enqueued for the executors), never executed inline; the planner cycle is this
+ * manager's loop.
  */
-import { poolZones } from '../config/schema.ts';
-import { type AmphoraState, newAmphora, pendingTask } from '../domain/amphora.ts';
+import { newAmphora, pendingTask } from '../domain/amphora.ts';
 import { LeaseLostError } from '../domain/errors.ts';
-import { totalCount } from '../domain/planner.ts';
+import { launchNow } from '../domain/planner.ts';
+import { countOf } from '../domain/pool.ts';
+import { computeZoneOf, poolDeployingCap, poolOf, poolTarget } from '../domain/settings.ts';
 import { taskMessageFor } from '../domain/tasks.ts';
-import { deactivateMany } from './operator-actions.ts';
+import type { PoolStateStore, RecordStore } from '../ports/pool-store.ts';
+import { choosePool, deactivateMany } from './operator-actions.ts';
 import { type CycleReport, type PlannerDeps, runPlannerCycle } from './run-planner-cycle.ts';
 
-/** Manages the spare amphora pool: monitors it and schedules creation and removal. */
+/** Manages the spare amphora pools: monitors them and schedules creation and removal. */
 export class HousekeepingManager {
-  private readonly deps: PlannerDeps;
+  private readonly deps: PlannerDeps & {
+    readonly store: RecordStore & Pick<PoolStateStore, 'getPoolState'>;
+  };
 
   constructor(deps: PlannerDeps) {
     this.deps = deps;
   }
 
-  /** The target capacity of the spare pool (over every zone). */
-  getSpareAmphoraSize(): number {
-    return this.deps.config.spare_amphora_pool_size * poolZones(this.deps.config).length;
+  /** The target capacity of one pool's spares (over its zones), or of every pool. */
+  getSpareAmphoraSize(pool?: string): number {
+    const pools = this.deps.config.pools.filter((p) => pool === undefined || p.name === pool);
+    return pools.reduce((sum, p) => sum + poolTarget(p), 0);
   }
 
-  /** The number of READY amphorae in the spare pool. */
-  async getReadySpareAmphoraCount(): Promise<number> {
-    return totalCount(await this.deps.store.countByState(['READY']), 'READY');
+  /** The number of READY amphorae of one pool, or of every pool. */
+  async getReadySpareAmphoraCount(pool?: string): Promise<number> {
+    const { counts } = await this.deps.store.getPoolState();
+    return countOf(counts, ['READY'], pool !== undefined ? { pool } : {});
   }
 
   /**
-   * Schedules the creation of up to `numToCreate` amphorae, spread over the zones, within the
-   * deploying cap (so that the cap holds at every instant). Runs under the planner lease.
-   * @returns the ids scheduled: fewer than asked when the cap leaves less room.
-   * @throws RangeError for a count below 1; LeaseLostError when a planner holds the lease.
+   * Schedules the creation of up to `numToCreate` amphorae of a pool (the only one when not
+   * named), spread over its zones, within the global and the pool's deploying cap (so that the
+   * caps hold at every instant). Runs under the planner lease.
+   * @returns the ids scheduled: fewer than asked when the caps leave less room, none while the
+   * pool's image tag is unresolved.
+   * @throws RangeError for a count below 1; OperatorActionError for an unknown pool;
+   * LeaseLostError when a planner holds the lease.
    */
-  async createAmphora(numToCreate = 1): Promise<string[]> {
+  async createAmphora(
+    numToCreate = 1,
+    options: { readonly pool?: string } = {},
+  ): Promise<string[]> {
     if (!Number.isInteger(numToCreate) || numToCreate < 1) {
       throw new RangeError(`numToCreate = ${numToCreate}: must be a whole number of at least 1`);
     }
     const { store, clock, config, newId } = this.deps;
+    const pool = choosePool(config, options.pool);
+    const spec = poolOf(config, pool)!;
     const lease = await store.acquireLease(
       this.deps.holder,
       clock.now(),
@@ -46,15 +61,21 @@ export class HousekeepingManager {
     );
     if (!lease) throw new LeaseLostError(0, 'the planner lease is held: try again shortly');
     try {
-      const pooled: AmphoraState[] = ['PENDING_CREATE', 'BOOTING', 'READY'];
-      const counts = await store.countByState(pooled);
-      const deploying = totalCount(counts, 'PENDING_CREATE') + totalCount(counts, 'BOOTING');
-      const room = Math.max(0, config.maximum_deploying_amphora_count - deploying);
+      const state = await store.getPoolState();
+      const counts = state.counts;
+      const deploying = ['PENDING_CREATE', 'BOOTING'] as const;
+      const room = Math.max(
+        0,
+        Math.min(
+          config.maximum_deploying_amphora_count - countOf(counts, deploying),
+          poolDeployingCap(config, pool) - countOf(counts, deploying, { pool }),
+        ),
+      );
       // Amphorae per zone (spares and deploying), growing as this call adds some.
       const size = new Map(
-        poolZones(config).map((zone) => [
-          zone,
-          pooled.reduce((sum, s) => sum + (counts[zone]?.[s] ?? 0), 0),
+        spec.zones.map((z) => [
+          z.name,
+          countOf(counts, [...deploying, 'READY'], { pool, zone: z.name }),
         ]),
       );
       const now = clock.now();
@@ -62,13 +83,19 @@ export class HousekeepingManager {
       for (let i = 0; i < Math.min(numToCreate, room); i++) {
         // Each one goes to the zone with the fewest amphorae so far.
         const [zone] = [...size].sort((a, b) => a[1] - b[1])[0]!;
+        const launch = launchNow(spec, zone, state);
+        if (!launch) break;
         size.set(zone, size.get(zone)! + 1);
+        const computeZone = computeZoneOf(spec.zones.find((z) => z.name === zone));
         records.push(
           newAmphora({
             id: newId(),
+            pool,
             zone,
             now,
             task: pendingTask('CREATE', now),
+            launch,
+            ...(computeZone !== undefined ? { computeZone } : {}),
           }),
         );
       }

@@ -17,23 +17,66 @@ import {
   VersionConflictError,
 } from '../domain/errors.ts';
 import { needsOperator } from '../domain/planner.ts';
+import type { Settings } from '../domain/settings.ts';
 import { taskMessageFor } from '../domain/tasks.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
-import type { PoolStore } from '../ports/pool-store.ts';
+import type { RecordStore } from '../ports/pool-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
 
 /** What the operator actions need. */
 export interface OperatorDeps {
-  readonly store: PoolStore;
+  readonly store: RecordStore;
   readonly queue: TaskQueue;
   readonly clock: Clock;
   readonly newId: IdSource;
+  readonly config: Pick<Settings, 'pools'>;
+}
+
+/** Matches listed when an id prefix names several amphorae. */
+const PREFIX_MATCHES_SHOWN = 10;
+
+/**
+ * The record an id names: the whole id, or any prefix that only one amphora's id starts with
+ * (as git and docker take them).
+ * @throws AmphoraNotFoundError when none matches; OperatorActionError listing the matches when
+ * several do.
+ */
+export async function resolveAmphora(
+  store: Pick<RecordStore, 'get' | 'findByIdPrefix'>,
+  idOrPrefix: string,
+): Promise<AmphoraRecord> {
+  const exact = idOrPrefix === '' ? undefined : await store.get(idOrPrefix);
+  if (exact) return exact;
+  const matches =
+    idOrPrefix === '' ? [] : await store.findByIdPrefix(idOrPrefix, PREFIX_MATCHES_SHOWN + 1);
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0) throw new AmphoraNotFoundError(idOrPrefix);
+  const shown = matches.slice(0, PREFIX_MATCHES_SHOWN).map((r) => `${r.id} (${r.state})`);
+  throw new OperatorActionError(
+    `amphora id prefix ${idOrPrefix} is ambiguous: it matches ${matches.length > PREFIX_MATCHES_SHOWN ? `more than ${PREFIX_MATCHES_SHOWN}` : matches.length} amphorae: ${shown.join(', ')}`,
+  );
 }
 
 async function load(deps: OperatorDeps, amphoraId: string): Promise<AmphoraRecord> {
-  const record = await deps.store.get(amphoraId);
-  if (!record) throw new AmphoraNotFoundError(amphoraId);
-  return record;
+  return resolveAmphora(deps.store, amphoraId);
+}
+
+/**
+ * The pool an action names, or the only pool when it names none.
+ * @throws OperatorActionError for an unknown pool, or none named among several.
+ */
+export function choosePool(config: Pick<Settings, 'pools'>, pool: string | undefined): string {
+  const names = config.pools.map((p) => p.name);
+  if (pool !== undefined) {
+    if (!names.includes(pool)) {
+      throw new OperatorActionError(`pool ${pool} is not configured (pools: ${names.join(', ')})`);
+    }
+    return pool;
+  }
+  if (names.length === 1) return names[0]!;
+  throw new OperatorActionError(
+    `name a pool: this deployment has ${names.length} (${names.join(', ')})`,
+  );
 }
 
 async function sendTaskOf(deps: OperatorDeps, record: AmphoraRecord): Promise<void> {
@@ -55,22 +98,25 @@ async function move(
   const record = await load(deps, amphoraId);
   const now = deps.clock.now();
   const next = transition(record, to, { now, reason, patch: patch(now) });
-  await deps.store.update(next, record.version);
+  await deps.store.update(next, record);
   await sendTaskOf(deps, next);
   return next;
 }
 
 /**
- * Claims a READY spare (oldest first, in `zone` when given) for a load balancer: READY →
- * ALLOCATED. Two concurrent claims never get the same amphora; the loser tries the next one.
+ * Claims a READY spare of a pool (oldest first, in `zone` when given) for a load balancer:
+ * READY → ALLOCATED. Two concurrent claims never get the same amphora; the loser tries the
+ * next one. The pool may be left out when there is only one.
  * @returns the claimed record, or `undefined` when no spare is ready.
+ * @throws OperatorActionError for an unknown pool, or none named among several.
  */
 export async function claimSpare(
   deps: OperatorDeps,
-  options: { readonly zone?: string } = {},
+  options: { readonly pool?: string; readonly zone?: string } = {},
 ): Promise<AmphoraRecord | undefined> {
+  const pool = choosePool(deps.config, options.pool);
   for (let attempt = 0; attempt < 5; attempt++) {
-    const candidates = await deps.store.listByState('READY', {
+    const candidates = await deps.store.listByState(pool, 'READY', {
       ...(options.zone !== undefined ? { zone: options.zone } : {}),
       limit: 10,
     });
@@ -81,7 +127,7 @@ export async function claimSpare(
         reason: 'CLAIMED',
       });
       try {
-        await deps.store.update(next, record.version);
+        await deps.store.update(next, record);
         return next;
       } catch (error) {
         if (!(error instanceof VersionConflictError)) throw error;
@@ -129,7 +175,7 @@ export async function retryFailed(deps: OperatorDeps, amphoraId: string): Promis
   const now = deps.clock.now();
   const type = record.state === 'PENDING_DELETE' ? 'REMOVE' : 'PRESERVE';
   const next = update(record, { now, patch: { failure: undefined, task: pendingTask(type, now) } });
-  await deps.store.update(next, record.version);
+  await deps.store.update(next, record);
   await sendTaskOf(deps, next);
   return next;
 }
@@ -144,12 +190,12 @@ export async function deactivateMany(
     try {
       const record = await load(deps, amphoraId);
       if (record.state === 'PENDING_DELETE' || record.state === 'DELETED') {
-        results.push({ amphoraId, result: 'already-removing' });
+        results.push({ amphoraId: record.id, result: 'already-removing' });
       } else if (!canTransition(record.state, 'PENDING_DELETE')) {
-        results.push({ amphoraId, result: `cannot remove from ${record.state}` });
+        results.push({ amphoraId: record.id, result: `cannot remove from ${record.state}` });
       } else {
-        await deactivate(deps, amphoraId);
-        results.push({ amphoraId, result: 'scheduled' });
+        await deactivate(deps, record.id);
+        results.push({ amphoraId: record.id, result: 'scheduled' });
       }
     } catch (error) {
       results.push({ amphoraId, result: error instanceof Error ? error.message : String(error) });

@@ -1,16 +1,17 @@
 /**
- * Use case: the pool as an operator sees it — spares against target per zone, every state's
+ * Use case: the pool as an operator sees it — spares against target per pool and zone, every state's
  * count, the preserved queue in order and the amphorae that wait for an operator.
  */
-import type { HousekeeperConfig } from '../config/schema.ts';
-import { poolZones } from '../config/schema.ts';
-import { AMPHORA_STATES, type AmphoraRecord, type AmphoraState } from '../domain/amphora.ts';
-import { needsOperator, totalCount } from '../domain/planner.ts';
-import type { PoolStore } from '../ports/pool-store.ts';
+import type { AmphoraRecord, AmphoraState } from '../domain/amphora.ts';
+import { currentImage, needsOperator } from '../domain/planner.ts';
+import { countOf, stateTotals } from '../domain/pool.ts';
+import { poolTarget, type Settings } from '../domain/settings.ts';
+import type { PoolStateStore, RecordStore } from '../ports/pool-store.ts';
 
 /** A record as shown to operators. */
 export interface AmphoraView {
   readonly id: string;
+  readonly pool: string;
   readonly zone: string;
   readonly state: AmphoraState;
   readonly computeId?: string;
@@ -19,16 +20,34 @@ export interface AmphoraView {
   readonly preservation?: string;
 }
 
+/** One zone of a pool, as shown. */
+export interface ZoneStatus {
+  readonly zone: string;
+  readonly computeZone?: string;
+  readonly ready: number;
+  readonly target: number;
+  readonly deploying: number;
+}
+
+/** One pool, as shown. */
+export interface PoolView {
+  readonly pool: string;
+  readonly ready: number;
+  readonly target: number;
+  readonly deploying: number;
+  /** Its own deploying cap, when it has one. */
+  readonly deployingCap?: number;
+  /** The image its new amphorae boot, when known. */
+  readonly imageId?: string;
+  readonly zones: readonly ZoneStatus[];
+}
+
 /** The pool status. */
 export interface PoolStatus {
   readonly spares: { readonly ready: number; readonly target: number };
   readonly deploying: { readonly count: number; readonly cap: number };
   readonly preserved: { readonly count: number; readonly max: number; readonly scheme: string };
-  readonly zones: ReadonlyArray<{
-    readonly zone: string;
-    readonly ready: number;
-    readonly target: number;
-  }>;
+  readonly pools: readonly PoolView[];
   readonly states: Readonly<Record<AmphoraState, number>>;
   readonly preservedQueue: readonly AmphoraView[];
   readonly needsOperator: readonly AmphoraView[];
@@ -38,6 +57,7 @@ export interface PoolStatus {
 export function viewOf(r: AmphoraRecord): AmphoraView {
   return {
     id: r.id,
+    pool: r.pool,
     zone: r.zone,
     state: r.state,
     ...(r.computeId ? { computeId: r.computeId } : {}),
@@ -52,25 +72,48 @@ export function viewOf(r: AmphoraRecord): AmphoraView {
 }
 
 /** Reads the pool status from the store. */
-export async function poolStatus(store: PoolStore, config: HousekeeperConfig): Promise<PoolStatus> {
-  const counts = await store.countByState(AMPHORA_STATES);
-  const states = Object.fromEntries(
-    AMPHORA_STATES.map((s) => [s, totalCount(counts, s)]),
-  ) as Record<AmphoraState, number>;
+export async function poolStatus(
+  store: Pick<RecordStore, 'listByState' | 'listPreservedQueue'> &
+    Pick<PoolStateStore, 'getPoolState'>,
+  config: Settings,
+): Promise<PoolStatus> {
+  const state = await store.getPoolState();
+  const counts = state.counts;
+  const states = stateTotals(counts);
   const queue = await store.listPreservedQueue();
-  const blocked = [
-    ...(await store.listByState('PENDING_DELETE')),
-    ...queue.filter((r) => r.state === 'PRESERVING'),
-  ].filter(needsOperator);
-  const zones = poolZones(config).map((zone) => ({
-    zone,
-    ready: counts[zone]?.READY ?? 0,
-    target: config.spare_amphora_pool_size,
-  }));
+  const removing = await Promise.all(
+    Object.keys(counts)
+      .filter((pool) => countOf(counts, ['PENDING_DELETE'], { pool }) > 0)
+      .map((pool) => store.listByState(pool, 'PENDING_DELETE')),
+  );
+  const blocked = [...removing.flat(), ...queue.filter((r) => r.state === 'PRESERVING')].filter(
+    needsOperator,
+  );
+  const deploying: AmphoraState[] = ['PENDING_CREATE', 'BOOTING'];
+  const pools: PoolView[] = config.pools.map((spec) => {
+    const image = currentImage(spec, state.images);
+    return {
+      pool: spec.name,
+      ready: countOf(counts, ['READY'], { pool: spec.name }),
+      target: poolTarget(spec),
+      deploying: countOf(counts, deploying, { pool: spec.name }),
+      ...(spec.maximum_deploying_amphora_count !== undefined
+        ? { deployingCap: spec.maximum_deploying_amphora_count }
+        : {}),
+      ...(image.imageId !== undefined ? { imageId: image.imageId } : {}),
+      zones: spec.zones.map((z) => ({
+        zone: z.name,
+        ...(z.compute_zone !== undefined ? { computeZone: z.compute_zone } : {}),
+        ready: countOf(counts, ['READY'], { pool: spec.name, zone: z.name }),
+        target: spec.spare_amphora_pool_size,
+        deploying: countOf(counts, deploying, { pool: spec.name, zone: z.name }),
+      })),
+    };
+  });
   return {
     spares: {
       ready: states.READY,
-      target: config.spare_amphora_pool_size * zones.length,
+      target: pools.reduce((a, p) => a + p.target, 0),
     },
     deploying: {
       count: states.PENDING_CREATE + states.BOOTING,
@@ -81,7 +124,7 @@ export async function poolStatus(store: PoolStore, config: HousekeeperConfig): P
       max: config.maximum_preserved_amphora_count,
       scheme: config.preservation_scheme,
     },
-    zones,
+    pools,
     states,
     preservedQueue: queue.map(viewOf),
     needsOperator: blocked.map(viewOf),

@@ -4,22 +4,22 @@
  * the groups that were applied, so that a rerun after a crash issues nothing twice.
  */
 import { METRICS } from '../config/deployment.ts';
-import type { HousekeeperConfig } from '../config/schema.ts';
-import { AMPHORA_STATES, type AmphoraRecord } from '../domain/amphora.ts';
+import type { AmphoraRecord } from '../domain/amphora.ts';
 import { type Plan, plan, readPlan } from '../domain/planner.ts';
-import type { GroupResult } from '../domain/pool.ts';
+import { type GroupResult, stateTotals } from '../domain/pool.ts';
+import type { Settings } from '../domain/settings.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
-import type { PoolStore } from '../ports/pool-store.ts';
+import type { LeaseStore, PoolStateStore, RecordStore } from '../ports/pool-store.ts';
 import type { TaskQueue } from '../ports/task-queue.ts';
 import type { Logger, Metrics } from '../ports/telemetry.ts';
 
 /** What a planner cycle needs. */
 export interface PlannerDeps {
-  readonly store: PoolStore;
+  readonly store: RecordStore & LeaseStore & Pick<PoolStateStore, 'getPoolState'>;
   readonly queue: TaskQueue;
   readonly clock: Clock;
   readonly newId: IdSource;
-  readonly config: HousekeeperConfig;
+  readonly config: Settings;
   /** Identifies this planner in the lease (e.g. the Lambda request id). */
   readonly holder: string;
   readonly logger: Logger;
@@ -57,39 +57,43 @@ async function readAndPlan(
   options: CycleOptions,
 ): Promise<Plan> {
   const { store } = deps;
-  const config = options.reissuePendingTasks ? { ...deps.config, task_timeout: 0 } : deps.config;
-  const [counts, meta] = await Promise.all([
-    store.countByState(AMPHORA_STATES),
-    store.getPoolMeta(),
-  ]);
-  const rp = readPlan(config, counts);
-  const [preservedQueue, ...lists] = await Promise.all([
+  const settings = options.reissuePendingTasks ? { ...deps.config, task_timeout: 0 } : deps.config;
+  const state = await store.getPoolState();
+  const rp = readPlan(settings, state);
+  const now = deps.clock.now();
+  const [preservedQueue, expired, ...lists] = await Promise.all([
     rp.preservedQueue ? store.listPreservedQueue() : Promise.resolve([]),
-    ...rp.states.map((s) => store.listByState(s)),
-    ...rp.readyOldest.map((r) => store.listByState('READY', { zone: r.zone, limit: r.limit })),
+    rp.expired > 0 ? store.listExpired(now, rp.expired) : Promise.resolve([]),
+    ...rp.lists.map((l) =>
+      store.listByState(l.pool, l.state, {
+        ...(l.zone !== undefined ? { zone: l.zone } : {}),
+        ...(l.limit !== undefined ? { limit: l.limit } : {}),
+      }),
+    ),
   ]);
   return plan({
-    config,
-    now: deps.clock.now(),
+    settings,
+    now,
     leaseToken,
-    counts,
+    state,
     records: lists.flat() as AmphoraRecord[],
     preservedQueue: preservedQueue ?? [],
-    meta,
+    expired: expired ?? [],
     newId: deps.newId,
   });
 }
-
-/** The pool dimension of the single pool (several pools arrive with the pools change). */
-const POOL = 'default';
 
 function publish(deps: PlannerDeps, p: Plan): void {
   const m = deps.metrics;
   const c = p.stateCounts;
   m.count(METRICS.PlannerRun.name);
-  m.gauge(METRICS.SparePoolSize.name, p.spareReady, { Pool: POOL });
-  m.gauge(METRICS.SparePoolTarget.name, p.spareTarget, { Pool: POOL });
-  m.gauge(METRICS.SpareDeficit.name, Math.max(0, p.spareTarget - p.spareReady));
+  let deficit = 0;
+  for (const pool of p.pools) {
+    m.gauge(METRICS.SparePoolSize.name, pool.ready, { Pool: pool.pool });
+    m.gauge(METRICS.SparePoolTarget.name, pool.target, { Pool: pool.pool });
+    deficit += Math.max(0, pool.target - pool.ready);
+  }
+  m.gauge(METRICS.SpareDeficit.name, deficit);
   m.gauge(METRICS.DeployingCount.name, c.PENDING_CREATE + c.BOOTING);
   m.gauge(METRICS.DeployingCap.name, deps.config.maximum_deploying_amphora_count);
   m.gauge(METRICS.PreservedCount.name, c.PRESERVING + c.PRESERVED);
@@ -98,13 +102,18 @@ function publish(deps: PlannerDeps, p: Plan): void {
     METRICS.AmphoraeNeedingOperator.name,
     p.notes.filter((n) => n.code === 'NEEDS_OPERATOR').length,
   );
-  for (const [state, n] of Object.entries(p.stateCounts)) {
-    m.gauge(METRICS.AmphoraCount.name, n, { Pool: POOL, State: state });
+  // Every state of every pool, zeros included, so that a dashboard line drops to 0 visibly.
+  const pools = new Set([...p.pools.map((x) => x.pool), ...Object.keys(p.counts)]);
+  for (const pool of pools) {
+    for (const [state, n] of Object.entries(stateTotals(p.counts, pool))) {
+      m.gauge(METRICS.AmphoraCount.name, n, { Pool: pool, State: state });
+    }
   }
   deps.logger.info('spare pool', {
     spareReady: p.spareReady,
     spareTarget: p.spareTarget,
     stateCounts: p.stateCounts,
+    pools: p.pools,
     zones: p.zones,
   });
 }

@@ -44,6 +44,8 @@ function kindOf(schema: z.ZodType): Kind {
 function optionFields(): Map<string, Kind> {
   const fields = new Map<string, Kind>();
   for (const [key, schema] of Object.entries(configSchema.shape)) {
+    // Pools are lists of objects: only the JSON (HOUSEKEEPER_CONFIG, a file) can hold them.
+    if (key === 'pools') continue;
     const inner = unwrap(schema as z.ZodType);
     if (inner instanceof z.ZodObject) {
       for (const [sub, subSchema] of Object.entries(inner.shape)) {

@@ -1,11 +1,23 @@
 /**
  * The one configuration schema (SPEC §2). Option names follow the seed. Every value is
  * validated; a rejected configuration raises one {@link ConfigError} whose message names,
- * for every bad field at once, the field, the value given and the rule it broke.
+ * for every bad field at once (cross-field rules included), the field, the value given and the
+ * rule it broke. A field of a pool is named with its pool: `pools[small].openstack.flavor_id`.
+ *
+ * A configuration without `pools` is one pool named `default`, made from the top-level
+ * `spare_amphora_pool_size`, `availability_zones` and `openstack` launch fields. With `pools`,
+ * those top-level fields are every pool's defaults.
  */
 import * as z from 'zod';
 import { ANY_ZONE } from '../domain/amphora.ts';
 import { HousekeeperError } from '../domain/errors.ts';
+import {
+  DEFAULT_POOL,
+  type LaunchSpec,
+  type PoolSpec,
+  type Settings,
+  type ZoneSpec,
+} from '../domain/settings.ts';
 
 const SQS_MAX_DELAY_SECONDS = 900;
 const DAY = 86_400;
@@ -40,42 +52,62 @@ const zoneName = z
 
 const nonEmpty = z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' });
 
-const openstackSchema = z
-  .strictObject(
+const idList = (what: string) => z.array(nonEmpty, { error: `must be a list of ${what} ids` });
+
+/**
+ * A zone: Octavia's name alone, or with the compute zone sent to Nova and its own networks. A
+ * plain name is read as `{ name }`; its problems are reported on the name as written.
+ */
+const zoneSchema = z.preprocess(
+  (v) => (typeof v === 'string' || typeof v === 'number' ? { name: v } : v),
+  z.strictObject(
     {
-      /** clouds.yaml entry to read credentials from when running locally. */
-      cloud: nonEmpty.optional(),
-      region_name: nonEmpty.optional(),
-      interface: z
-        .enum(['public', 'internal', 'admin'], { error: 'must be one of public, internal, admin' })
-        .default('public'),
-      ca_bundle_file: nonEmpty.optional(),
-      image_id: nonEmpty.optional(),
-      image_tag: nonEmpty.optional(),
-      image_owner_id: nonEmpty.optional(),
-      flavor_id: nonEmpty.optional(),
-      network_ids: z.array(nonEmpty, { error: 'must be a list of network ids' }).default([]),
-      security_group_ids: z
-        .array(nonEmpty, { error: 'must be a list of security group ids' })
-        .default([]),
-      key_name: nonEmpty.optional(),
-      config_drive: z.boolean({ error: 'must be true or false' }).default(false),
-      user_data: z
-        .string({ error: 'must be a string' })
-        .max(65_535, { error: 'must be at most 65535 characters' })
-        .optional(),
-      server_group_id: nonEmpty.optional(),
-      request_timeout: seconds(1, 300).default(30),
+      name: zoneName,
+      compute_zone: zoneName.optional(),
+      network_ids: idList('network').optional(),
     },
-    { error: 'must be an object' },
-  )
-  .default({
-    interface: 'public',
-    network_ids: [],
-    security_group_ids: [],
-    config_drive: false,
-    request_timeout: 30,
-  });
+    { error: 'must be a zone name or { name, compute_zone, network_ids }' },
+  ),
+);
+
+const zonesSchema = z.array(zoneSchema, {
+  error: 'must be a list of zone names or { name, compute_zone, network_ids } objects',
+});
+
+/** The launch fields of the `openstack` section: allowed at the top level and in a pool. */
+const launchFields = {
+  image_id: nonEmpty.optional(),
+  image_tag: nonEmpty.optional(),
+  image_owner_id: nonEmpty.optional(),
+  flavor_id: nonEmpty.optional(),
+  network_ids: idList('network').optional(),
+  security_group_ids: idList('security group').optional(),
+  key_name: nonEmpty.optional(),
+  config_drive: z.boolean({ error: 'must be true or false' }).optional(),
+  user_data: z
+    .string({ error: 'must be a string' })
+    .max(65_535, { error: 'must be at most 65535 characters' })
+    .optional(),
+  server_group_id: nonEmpty.optional(),
+};
+
+/** The connection fields of the `openstack` section: top level only, one cloud per deployment. */
+const connectionFields = {
+  /** clouds.yaml entry to read credentials from when running locally. */
+  cloud: nonEmpty.optional(),
+  region_name: nonEmpty.optional(),
+  interface: z
+    .enum(['public', 'internal', 'admin'], { error: 'must be one of public, internal, admin' })
+    .default('public'),
+  ca_bundle_file: nonEmpty.optional(),
+  request_timeout: seconds(1, 300).default(30),
+};
+
+const CONNECTION_FIELDS = Object.keys(connectionFields);
+
+const openstackSchema = z
+  .strictObject({ ...connectionFields, ...launchFields }, { error: 'must be an object' })
+  .default({ interface: 'public', request_timeout: 30 });
 
 const noopSchema = z
   .strictObject(
@@ -93,13 +125,40 @@ const noopSchema = z
   )
   .default({ boot_seconds: 0, boot_failure_rate: 0 });
 
-/** The schema of the whole configuration, with every default. */
+const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/;
+
+const poolName = z.string({ error: 'must be a string' }).regex(POOL_NAME, {
+  error:
+    'must be 1 to 40 letters, digits, ".", "_" or "-", starting with a letter or digit (it becomes a Nova tag)',
+});
+
+/** One pool as written; every field but the name defaults to the top-level value. */
+const poolSchema = z.strictObject(
+  {
+    name: poolName,
+    spare_amphora_pool_size: int({ min: 0, max: 10_000 }).optional(),
+    availability_zones: zonesSchema.optional(),
+    maximum_deploying_amphora_count: int({ min: 1, max: 10_000 }).optional(),
+    maximum_preserved_amphora_count: int({ min: 0, max: 10_000 }).optional(),
+    rotation_budget: int({ min: 1, max: 1_000 }).optional(),
+    openstack: z.strictObject(launchFields, { error: 'must be an object' }).optional(),
+  },
+  { error: 'must be an object' },
+);
+
+/** The schema of the whole configuration as written, with every default. */
 export const configSchema = z.strictObject({
   housekeeping_interval: seconds(60, DAY)
     .refine((v) => v % 60 === 0, {
       error: 'must be a multiple of 60 seconds: an EventBridge rate counts whole minutes',
     })
     .default(60),
+  deployment_name: z
+    .string({ error: 'must be a string' })
+    .regex(/^[A-Za-z][A-Za-z0-9-]{0,59}$/, {
+      error: 'must be 1 to 60 letters, digits or "-", starting with a letter',
+    })
+    .default('amphora-housekeeper'),
   spare_amphora_pool_size: int({ min: 0, max: 10_000 }).default(0),
   maximum_deploying_amphora_count: int({ min: 1, max: 10_000 }).default(2),
   maximum_preserved_amphora_count: int({ min: 0, max: 10_000 }).default(0),
@@ -112,12 +171,10 @@ export const configSchema = z.strictObject({
   driver: z
     .enum(['openstack', 'noop'], { error: 'must be one of openstack, noop' })
     .default('noop'),
-  availability_zones: z
-    .array(zoneName, { error: 'must be a list of zone names' })
-    .refine((zones) => new Set(zones).size === zones.length, {
-      error: 'must not name a zone twice',
-    })
-    .default([]),
+  availability_zones: zonesSchema.default([]),
+  pools: z.array(poolSchema, { error: 'must be a list of pools' }).optional(),
+  rotation_budget: int({ min: 1, max: 1_000 }).default(1),
+  image_refresh_interval: seconds(60, DAY).default(300),
   boot_timeout: seconds(30, DAY).default(600),
   amphora_expiry_age: seconds(0, 365 * DAY).default(7 * DAY),
   create_backoff_initial: seconds(1, DAY).default(60),
@@ -135,15 +192,34 @@ export const configSchema = z.strictObject({
   executor_batch_size: int({ min: 1, max: 100 }).default(10),
   executor_batch_window: seconds(0, 300).default(0),
   executor_max_concurrency: int({ min: 2, max: 1_000 }).default(5),
-  ownership_tag: novaTag.default('amphora-housekeeper'),
+  /** Defaults to deployment_name, filled in by parseConfig. */
+  ownership_tag: novaTag.optional(),
   openstack: openstackSchema,
   noop: noopSchema,
 });
 
-/** A validated configuration. */
-export type HousekeeperConfig = Omit<z.output<typeof configSchema>, 'orphan_sweep_interval'> & {
-  readonly orphan_sweep_interval: number;
-};
+type RawConfig = z.output<typeof configSchema>;
+
+/** The cloud connection of the openstack driver (the launch spec lives in each pool). */
+export interface OpenStackConnection {
+  readonly cloud?: string;
+  readonly region_name?: string;
+  readonly interface: 'public' | 'internal' | 'admin';
+  readonly ca_bundle_file?: string;
+  readonly request_timeout: number;
+}
+
+/** A validated configuration: the domain's settings plus what only the edges read. */
+export interface HousekeeperConfig extends Settings {
+  readonly housekeeping_interval: number;
+  readonly driver: 'openstack' | 'noop';
+  readonly executor_timeout: number;
+  readonly executor_batch_size: number;
+  readonly executor_batch_window: number;
+  readonly executor_max_concurrency: number;
+  readonly openstack: OpenStackConnection;
+  readonly noop: { readonly boot_seconds: number; readonly boot_failure_rate: number };
+}
 
 /** The sweep interval when none is configured: ten minutes, or the planner interval if longer. */
 export const DEFAULT_SWEEP_INTERVAL = 600;
@@ -191,14 +267,86 @@ function at(input: unknown, path: readonly PropertyKey[]): unknown {
   return node;
 }
 
-function fieldName(path: readonly PropertyKey[]): string {
+/** `pools[small].openstack.flavor_id`: a pool's fields are named with the pool's name. */
+function fieldName(input: unknown, path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(configuration)';
   return path
-    .map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? String(k) : `.${String(k)}`))
+    .map((k, i) => {
+      if (typeof k === 'number') {
+        const name =
+          path[i - 1] === 'pools' && i === 1 ? at(input, ['pools', k, 'name']) : undefined;
+        return typeof name === 'string' && POOL_NAME.test(name) ? `[${name}]` : `[${k}]`;
+      }
+      return i === 0 ? String(k) : `.${String(k)}`;
+    })
     .join('');
 }
 
-function crossFieldProblems(c: HousekeeperConfig): ConfigProblem[] {
+function zoneSpec(z: { name: string; compute_zone?: string; network_ids?: string[] }) {
+  return {
+    name: z.name,
+    ...(z.compute_zone !== undefined ? { compute_zone: z.compute_zone } : {}),
+    ...(z.network_ids !== undefined ? { network_ids: z.network_ids } : {}),
+  } satisfies ZoneSpec;
+}
+
+type LaunchInput = Partial<Record<keyof typeof launchFields, unknown>>;
+
+function launchOf(top: LaunchInput, own: LaunchInput | undefined): LaunchSpec {
+  const pick = <K extends keyof LaunchInput>(k: K) =>
+    own && own[k] !== undefined ? own[k] : top[k];
+  // An image named in the pool replaces the top level's, whichever way the top level names it.
+  const ownImage = own?.image_id !== undefined || own?.image_tag !== undefined;
+  const image = ownImage ? own : top;
+  const spec: Record<string, unknown> = {
+    network_ids: pick('network_ids') ?? [],
+    security_group_ids: pick('security_group_ids') ?? [],
+    config_drive: pick('config_drive') ?? false,
+  };
+  for (const k of ['flavor_id', 'key_name', 'server_group_id', 'user_data'] as const) {
+    if (pick(k) !== undefined) spec[k] = pick(k);
+  }
+  for (const k of ['image_id', 'image_tag'] as const) {
+    if (image?.[k] !== undefined) spec[k] = image[k];
+  }
+  if (pick('image_owner_id') !== undefined) spec.image_owner_id = pick('image_owner_id');
+  return spec as unknown as LaunchSpec;
+}
+
+/** The pools a raw configuration describes, every default filled in. */
+function poolsOf(raw: RawConfig): PoolSpec[] {
+  const zones = (list: RawConfig['availability_zones']): ZoneSpec[] =>
+    list.length > 0 ? list.map(zoneSpec) : [{ name: ANY_ZONE }];
+  const entries = raw.pools ?? [{ name: DEFAULT_POOL }];
+  return entries.map((p) => ({
+    name: p.name,
+    spare_amphora_pool_size:
+      'spare_amphora_pool_size' in p && p.spare_amphora_pool_size !== undefined
+        ? p.spare_amphora_pool_size
+        : raw.spare_amphora_pool_size,
+    zones: zones(('availability_zones' in p && p.availability_zones) || raw.availability_zones),
+    launch: launchOf(raw.openstack, 'openstack' in p ? p.openstack : undefined),
+    rotation_budget: ('rotation_budget' in p && p.rotation_budget) || raw.rotation_budget,
+    ...('maximum_deploying_amphora_count' in p && p.maximum_deploying_amphora_count !== undefined
+      ? { maximum_deploying_amphora_count: p.maximum_deploying_amphora_count }
+      : {}),
+    ...('maximum_preserved_amphora_count' in p && p.maximum_preserved_amphora_count !== undefined
+      ? { maximum_preserved_amphora_count: p.maximum_preserved_amphora_count }
+      : {}),
+  }));
+}
+
+/** Where a field of pool `i` is written: in the pool when set there, else at the top level. */
+function poolField(raw: RawConfig, i: number, field: string): string {
+  const entry = raw.pools?.[i] as Record<string, unknown> | undefined;
+  const [head, tail] = field.split('.') as [string, string | undefined];
+  const own =
+    tail === undefined ? entry?.[head] : (entry?.[head] as Record<string, unknown>)?.[tail];
+  if (raw.pools === undefined || own === undefined) return field;
+  return `pools[${raw.pools[i]!.name}].${field}`;
+}
+
+function crossFieldProblems(raw: RawConfig, c: HousekeeperConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const rule = (field: string, value: unknown, text: string) =>
     problems.push({ field, value, rule: text });
@@ -237,75 +385,190 @@ function crossFieldProblems(c: HousekeeperConfig): ConfigProblem[] {
       `must be at least 1 when executor_batch_size (${c.executor_batch_size}) is over 10: an SQS event source needs a batching window for that`,
     );
   }
-  if (c.driver === 'openstack') {
-    const os = c.openstack;
-    if (!os.image_id === !os.image_tag) {
+  if (raw.ownership_tag === undefined && !/^[^,/:]{1,60}$/.test(c.deployment_name)) {
+    rule('ownership_tag', undefined, 'must be set: deployment_name cannot serve as a Nova tag');
+  }
+  const seen = new Set<string>();
+  c.pools.forEach((pool, i) => {
+    const name = `pools[${pool.name}]`;
+    if (seen.has(pool.name)) rule(`pools[${i}].name`, pool.name, 'must be unique among the pools');
+    seen.add(pool.name);
+    const zoneNames = pool.zones.map((z) => z.name);
+    if (zoneNames.some((z, j) => zoneNames.indexOf(z) !== j)) {
+      rule(poolField(raw, i, 'availability_zones'), zoneNames, 'must not name a zone twice');
+    }
+    for (const [field, cap] of [
+      ['maximum_deploying_amphora_count', c.maximum_deploying_amphora_count],
+      ['maximum_preserved_amphora_count', c.maximum_preserved_amphora_count],
+    ] as const) {
+      const own = pool[field];
+      if (own !== undefined && own > cap) {
+        rule(`${name}.${field}`, own, `must be at most the global ${field} (${cap})`);
+      }
+    }
+    if (c.driver !== 'openstack') return;
+    const l = pool.launch;
+    if ((l.image_id === undefined) === (l.image_tag === undefined)) {
       rule(
-        'openstack.image_id',
-        os.image_id,
+        poolField(raw, i, 'openstack.image_id'),
+        l.image_id,
         'exactly one of openstack.image_id and openstack.image_tag must be set when driver is openstack',
       );
     }
-    if (!os.flavor_id) {
-      rule('openstack.flavor_id', os.flavor_id, 'is required when driver is openstack');
-    }
-    if (os.network_ids.length === 0) {
+    if (l.flavor_id === undefined) {
       rule(
-        'openstack.network_ids',
-        os.network_ids,
-        'must name at least one network when driver is openstack',
+        poolField(raw, i, 'openstack.flavor_id'),
+        l.flavor_id,
+        'is required when driver is openstack',
       );
     }
+    const unnetworked = pool.zones.filter((z) => (z.network_ids ?? l.network_ids).length === 0);
+    if (unnetworked.length > 0) {
+      rule(
+        poolField(raw, i, 'openstack.network_ids'),
+        l.network_ids,
+        `must name at least one network when driver is openstack${pool.zones.length > 1 || pool.zones[0]?.name !== ANY_ZONE ? ` (or each zone its own: ${unnetworked.map((z) => z.name).join(', ')} has none)` : ''}`,
+      );
+    }
+  });
+  return problems;
+}
+
+/** The validated configuration of a parsed raw one, before the cross-field rules. */
+function resolve(raw: RawConfig): HousekeeperConfig {
+  const { cloud, region_name, interface: iface, ca_bundle_file, request_timeout } = raw.openstack;
+  return {
+    housekeeping_interval: raw.housekeeping_interval,
+    deployment_name: raw.deployment_name,
+    ownership_tag: raw.ownership_tag ?? raw.deployment_name,
+    pools: poolsOf(raw),
+    maximum_deploying_amphora_count: raw.maximum_deploying_amphora_count,
+    maximum_preserved_amphora_count: raw.maximum_preserved_amphora_count,
+    preservation_scheme: raw.preservation_scheme,
+    preservation_method: raw.preservation_method,
+    driver: raw.driver,
+    image_refresh_interval: raw.image_refresh_interval,
+    boot_timeout: raw.boot_timeout,
+    amphora_expiry_age: raw.amphora_expiry_age,
+    create_backoff_initial: raw.create_backoff_initial,
+    create_backoff_max: raw.create_backoff_max,
+    orphan_sweep_interval:
+      raw.orphan_sweep_interval ?? Math.max(DEFAULT_SWEEP_INTERVAL, raw.housekeeping_interval),
+    orphan_grace_period: raw.orphan_grace_period,
+    task_timeout: raw.task_timeout,
+    task_max_attempts: raw.task_max_attempts,
+    delete_max_attempts: raw.delete_max_attempts,
+    check_initial_delay: raw.check_initial_delay,
+    check_max_delay: raw.check_max_delay,
+    planner_lease_ttl: raw.planner_lease_ttl,
+    executor_timeout: raw.executor_timeout,
+    executor_batch_size: raw.executor_batch_size,
+    executor_batch_window: raw.executor_batch_window,
+    executor_max_concurrency: raw.executor_max_concurrency,
+    openstack: {
+      interface: iface,
+      request_timeout,
+      ...(cloud !== undefined ? { cloud } : {}),
+      ...(region_name !== undefined ? { region_name } : {}),
+      ...(ca_bundle_file !== undefined ? { ca_bundle_file } : {}),
+    },
+    noop: raw.noop,
+  };
+}
+
+/** The problems zod found, one per field, unknown keys one per key. */
+function fieldProblems(input: unknown, issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const path = [...issue.path, key];
+        const inPool = issue.path[0] === 'pools' && issue.path[2] === 'openstack';
+        problems.push({
+          field: fieldName(input, path),
+          value: at(input, path),
+          rule:
+            inPool && CONNECTION_FIELDS.includes(key)
+              ? 'is a connection setting: set it once in the top-level openstack section'
+              : issue.path[0] === 'pools' && issue.path.length === 2
+                ? 'is not a known pool option'
+                : 'is not a known option',
+        });
+      }
+      continue;
+    }
+    // A zone written as a plain name is reported as written, not as the `name` it stands for.
+    const path =
+      issue.path.at(-1) === 'name' && typeof at(input, issue.path.slice(0, -1)) !== 'object'
+        ? issue.path.slice(0, -1)
+        : issue.path;
+    const field = fieldName(input, path);
+    // One problem per field: the first rule it breaks (e.g. "at least 60" over "a multiple of 60").
+    if (problems.some((p) => p.field === field)) continue;
+    problems.push({ field, value: at(input, path), rule: issue.message });
   }
   return problems;
+}
+
+/** A deep copy of `input` without the values at `paths` (so their defaults apply). */
+function without(input: unknown, paths: ReadonlyArray<readonly PropertyKey[]>): unknown {
+  const copy = structuredClone(input ?? {}) as Record<PropertyKey, unknown>;
+  for (const path of paths) {
+    let node: unknown = copy;
+    for (const key of path.slice(0, -1)) {
+      node =
+        node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined;
+    }
+    if (node && typeof node === 'object') {
+      const last = path.at(-1)!;
+      if (Array.isArray(node) && typeof last === 'number') node.splice(last, 1, undefined);
+      else delete (node as Record<PropertyKey, unknown>)[last];
+    }
+  }
+  return copy;
 }
 
 /**
  * Validates a raw configuration object and fills in defaults.
  * @param sources maps a field name to where its value came from, for the messages.
- * @throws ConfigError listing every problem found.
+ * @throws ConfigError listing every problem found: bad fields and broken cross-field rules together.
  */
 export function parseConfig(
   input: unknown,
   sources: Readonly<Record<string, string>> = {},
 ): HousekeeperConfig {
   const result = configSchema.safeParse(input ?? {}, { reportInput: true });
-  if (!result.success) {
-    const problems: ConfigProblem[] = [];
-    for (const issue of result.error.issues) {
-      if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) {
-          const path = [...issue.path, key];
-          const field = fieldName(path);
-          problems.push({
-            field,
-            value: at(input, path),
-            rule: 'is not a known option',
-            ...sourceOf(sources, field),
-          });
-        }
-        continue;
-      }
-      const field = fieldName(issue.path);
-      // One problem per field: the first rule it breaks (e.g. "at least 60" over "a multiple of 60").
-      if (problems.some((p) => p.field === field)) continue;
-      problems.push({
-        field,
-        value: at(input, issue.path),
-        rule: issue.message,
-        ...sourceOf(sources, field),
-      });
-    }
-    throw new ConfigError(problems);
+  let problems: ConfigProblem[] = [];
+  let raw: RawConfig | undefined;
+  if (result.success) raw = result.data;
+  else {
+    problems = fieldProblems(input, result.error.issues);
+    // The cross-field rules still run over the fields that are fine: a second parse with the bad
+    // values left out gives them their defaults, and a rule whose field was bad is not reported.
+    const paths = result.error.issues.map((i) =>
+      i.code === 'unrecognized_keys' ? [...i.path, ...i.keys] : i.path,
+    );
+    const retry = configSchema.safeParse(without(input, paths));
+    if (retry.success) raw = retry.data;
   }
-  const config: HousekeeperConfig = {
-    ...result.data,
-    orphan_sweep_interval:
-      result.data.orphan_sweep_interval ??
-      Math.max(DEFAULT_SWEEP_INTERVAL, result.data.housekeeping_interval),
-  };
-  const problems = crossFieldProblems(config).map((p) => ({ ...p, ...sourceOf(sources, p.field) }));
-  if (problems.length > 0) throw new ConfigError(problems);
+  let config: HousekeeperConfig | undefined;
+  if (raw) {
+    config = resolve(raw);
+    const bad = new Set(problems.map((p) => p.field));
+    const prefixes = [...bad];
+    problems.push(
+      ...crossFieldProblems(raw, config).filter(
+        (p) => !bad.has(p.field) && !prefixes.some((b) => p.field.startsWith(`${b}.`)),
+      ),
+    );
+  }
+  if (problems.length > 0 || !config) {
+    // A top-level default that several pools inherit is reported once.
+    const unique = problems.filter(
+      (p, i) => problems.findIndex((q) => q.field === p.field && q.rule === p.rule) === i,
+    );
+    throw new ConfigError(unique.map((p) => ({ ...p, ...sourceOf(sources, p.field) })));
+  }
   return config;
 }
 
@@ -315,7 +578,26 @@ function sourceOf(sources: Readonly<Record<string, string>>, field: string): { s
   return source ? { source } : {};
 }
 
-/** The zones of the pool: the configured ones, or the single unzoned pool. */
-export function poolZones(config: Pick<HousekeeperConfig, 'availability_zones'>): string[] {
-  return config.availability_zones.length > 0 ? [...config.availability_zones] : [ANY_ZONE];
+/**
+ * A validated configuration written back as a raw one, every pool explicit: what a file or
+ * `HOUSEKEEPER_CONFIG` would hold to mean exactly this configuration.
+ */
+export function configToRaw(config: HousekeeperConfig): Record<string, unknown> {
+  const { pools, ...rest } = config;
+  return {
+    ...rest,
+    pools: pools.map((p) => ({
+      name: p.name,
+      spare_amphora_pool_size: p.spare_amphora_pool_size,
+      availability_zones: p.zones.filter((z) => z.name !== ANY_ZONE),
+      rotation_budget: p.rotation_budget,
+      openstack: { ...p.launch },
+      ...(p.maximum_deploying_amphora_count !== undefined
+        ? { maximum_deploying_amphora_count: p.maximum_deploying_amphora_count }
+        : {}),
+      ...(p.maximum_preserved_amphora_count !== undefined
+        ? { maximum_preserved_amphora_count: p.maximum_preserved_amphora_count }
+        : {}),
+    })),
+  };
 }

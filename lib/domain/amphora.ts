@@ -60,13 +60,22 @@ export const TRANSITIONS: Readonly<Record<AmphoraState, readonly AmphoraState[]>
 };
 
 /** The kinds of work an executor does. */
-export const TASK_TYPES = ['CREATE', 'CHECK', 'REMOVE', 'PRESERVE', 'SWEEP'] as const;
+export const TASK_TYPES = [
+  'CREATE',
+  'CHECK',
+  'REMOVE',
+  'PRESERVE',
+  'SWEEP',
+  'RESOLVE_IMAGE',
+] as const;
 /** A kind of executor work. */
 export type TaskType = (typeof TASK_TYPES)[number];
+/** The kinds of work done on one amphora record. */
+export type RecordTaskType = Exclude<TaskType, 'SWEEP' | 'RESOLVE_IMAGE'>;
 
 /** The task a record is waiting on: what was issued, when, and how many times it was re-issued. */
 export interface PendingTask {
-  readonly type: Exclude<TaskType, 'SWEEP'>;
+  readonly type: RecordTaskType;
   readonly issuedAt: number;
   /** 0 for the first issue; incremented each time the planner re-issues a stuck task. */
   readonly reissues: number;
@@ -115,11 +124,26 @@ export interface HistoryEntry {
 /** The most history entries a record keeps; older ones are dropped first. */
 export const HISTORY_LIMIT = 20;
 
+/** What an amphora was booted with (decided by the planner, confirmed by the boot). */
+export interface LaunchRecord {
+  /** The Glance image, resolved from the pool's tag at the time, when the pool names one. */
+  readonly imageId?: string;
+  readonly flavorId?: string;
+  /** The launch digest of everything else (`launchDigest` in settings.ts). */
+  readonly digest: string;
+}
+
 /** One amphora as stored. Times are epoch milliseconds. */
 export interface AmphoraRecord {
   readonly id: string;
-  /** Availability zone, or {@link ANY_ZONE}. */
+  /** The pool it belongs to. */
+  readonly pool: string;
+  /** Octavia's availability-zone name, or {@link ANY_ZONE}. */
   readonly zone: string;
+  /** The compute zone its server was requested in, when one was. */
+  readonly computeZone?: string;
+  /** What it boots (or booted) with. */
+  readonly launch?: LaunchRecord;
   readonly state: AmphoraState;
   /** Incremented by every write; every write is conditional on the version it read. */
   readonly version: number;
@@ -145,6 +169,7 @@ export interface AmphoraRecord {
 export type RecordPatch = {
   -readonly [K in
     | 'computeId'
+    | 'launch'
     | 'bootStartedAt'
     | 'lastSeenAliveAt'
     | 'task'
@@ -157,6 +182,14 @@ export type RecordPatch = {
 /** Orders records oldest in their state first (by `stateSince`, ties by id): "oldest first". */
 export function oldestFirst(a: AmphoraRecord, b: AmphoraRecord): number {
   return a.stateSince - b.stateSince || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/**
+ * A record as read from storage, with the fields that older versions did not write filled in:
+ * records written before pools existed belong to the pool `default`.
+ */
+export function normalizeRecord(stored: Omit<AmphoraRecord, 'pool'> & { pool?: string }) {
+  return (stored.pool === undefined ? { ...stored, pool: 'default' } : stored) as AmphoraRecord;
 }
 
 /** Whether the lifecycle allows moving from `from` to `to`. */
@@ -172,13 +205,19 @@ export function pendingTask(type: PendingTask['type'], now: number, polls = 0): 
 /** A fresh PENDING_CREATE record, at version 1. */
 export function newAmphora(input: {
   id: string;
+  pool: string;
   zone: string;
   now: number;
   task?: PendingTask;
+  computeZone?: string;
+  launch?: LaunchRecord;
 }): AmphoraRecord {
   return {
     id: input.id,
+    pool: input.pool,
     zone: input.zone,
+    ...(input.computeZone !== undefined ? { computeZone: input.computeZone } : {}),
+    ...(input.launch ? { launch: input.launch } : {}),
     state: 'PENDING_CREATE',
     version: 1,
     createdAt: input.now,

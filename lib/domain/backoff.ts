@@ -19,12 +19,20 @@ export interface CreateAllowance {
   readonly closedUntil?: number;
 }
 
+/**
+ * The one capped exponential of the code base: `base × 2^exponent`, at most `cap`. Every delay
+ * (creation back-off, status polls, redelivery, delete retries) is one of these.
+ */
+export function cappedExponential(base: number, exponent: number, cap: number): number {
+  return Math.min(base * 2 ** Math.min(Math.max(exponent, 0), 30), cap);
+}
+
 /** The delay after `failures` consecutive failures: initial × 2^(failures−1), capped. */
 export function backoffDelayMs(failures: number, settings: BackoffSettings): number {
   if (failures <= 0) return 0;
-  const exponent = Math.min(failures - 1, 30);
   return (
-    Math.min(settings.create_backoff_initial * 2 ** exponent, settings.create_backoff_max) * 1000
+    cappedExponential(settings.create_backoff_initial, failures - 1, settings.create_backoff_max) *
+    1000
   );
 }
 

@@ -1,13 +1,23 @@
 /**
- * Plain data the planner reads and writes besides amphora records: counts, the lease, write
- * groups, per-zone creation statistics and orphan marks. The pool store port stores them.
+ * Plain data the planner reads and writes besides amphora records: the state counters, the
+ * lease, write groups, per-zone creation statistics, resolved images and orphan marks. The
+ * pool store port keeps them.
  */
-import { AMPHORA_STATES, type AmphoraRecord, type AmphoraState } from './amphora.ts';
+import {
+  AMPHORA_STATES,
+  type AmphoraRecord,
+  type AmphoraState,
+  type LaunchRecord,
+} from './amphora.ts';
 
-/** Record counts by zone, then by state. States with no record may be absent. */
-export type ZoneStateCounts = Readonly<
-  Record<string, Readonly<Partial<Record<AmphoraState, number>>>>
->;
+/** Record counts of one zone by state. States with no record may be absent. */
+export type StateCounts = Readonly<Partial<Record<AmphoraState, number>>>;
+
+/** Record counts by zone, then by state. */
+export type ZoneStateCounts = Readonly<Record<string, StateCounts>>;
+
+/** Record counts by pool, then zone, then state: the counters kept with every transition. */
+export type PoolCounts = Readonly<Record<string, ZoneStateCounts>>;
 
 /** The planner lease. `token` is a fencing token: it grows by one at every acquisition. */
 export interface Lease {
@@ -20,10 +30,26 @@ export interface Lease {
 export type WriteOp =
   /** Insert a new record; conflicts when the id exists. */
   | { readonly kind: 'create'; readonly record: AmphoraRecord }
-  /** Replace a record; conflicts unless the stored version is `expectedVersion`. */
-  | { readonly kind: 'update'; readonly record: AmphoraRecord; readonly expectedVersion: number }
+  /** Replace a record; conflicts unless the stored one is at `expectedVersion` (in `expectedState`). */
+  | {
+      readonly kind: 'update';
+      readonly record: AmphoraRecord;
+      readonly expectedVersion: number;
+      readonly expectedState: AmphoraState;
+    }
+  /** Delete a DELETED record past its expiry (Octavia's purge); conflicts unless at that version. */
+  | { readonly kind: 'purge'; readonly record: AmphoraRecord }
   /** Note that an orphan sweep was issued at `at` (the sweep cadence). */
-  | { readonly kind: 'sweep-issued'; readonly at: number };
+  | { readonly kind: 'sweep-issued'; readonly at: number }
+  /** Note that a pool's image tag resolution was issued at `at`. */
+  | { readonly kind: 'image-resolve-issued'; readonly pool: string; readonly at: number }
+  /** Note that every READY and deploying amphora of a zone has `launch`: no rotation is due. */
+  | {
+      readonly kind: 'fleet-current';
+      readonly pool: string;
+      readonly zone: string;
+      readonly launch: LaunchRecord;
+    };
 
 /** Writes that succeed or fail together. */
 export type WriteGroup = readonly WriteOp[];
@@ -33,8 +59,9 @@ export type GroupResult =
   | { readonly status: 'applied' }
   | { readonly status: 'conflict'; readonly amphoraIds: readonly string[] };
 
-/** Creation statistics of one zone: the input of the creation back-off. */
+/** Creation statistics of one zone of one pool: the input of the creation back-off. */
 export interface ZoneCreateStats {
+  readonly pool: string;
   readonly zone: string;
   /** Creates that failed since the last one that reached READY. */
   readonly consecutiveFailures: number;
@@ -43,11 +70,33 @@ export interface ZoneCreateStats {
   readonly successesSinceFailure: number;
   /** Whether any create in this zone ever failed (slow start applies only after a failure). */
   readonly everFailed: boolean;
+  /** The launch every READY spare of the zone is known to have; another one means rotation. */
+  readonly fleet?: LaunchRecord;
 }
 
-/** Pool-wide state the planner reads each cycle besides the records. */
-export interface PoolMeta {
+/** What a create's end does to its zone's statistics. */
+export type CreateOutcome = 'success' | 'failure';
+
+/** The newest image carrying a pool's tag, as an executor last resolved it. */
+export interface PoolImage {
+  readonly pool: string;
+  /** The tag (and owner) it was resolved for: a changed tag makes it stale at once. */
+  readonly tag?: string;
+  readonly ownerId?: string;
+  readonly imageId?: string;
+  readonly resolvedAt?: number;
+  /** Why the last resolution failed (no image with the tag, ...), when it did. */
+  readonly error?: string;
+  /** When the planner last issued a resolution. */
+  readonly issuedAt?: number;
+}
+
+/** Pool-wide state the planner reads each cycle, in one request. */
+export interface PoolState {
+  /** Counters by pool, zone and state, kept in the same transaction as each transition. */
+  readonly counts: PoolCounts;
   readonly zones: readonly ZoneCreateStats[];
+  readonly images: readonly PoolImage[];
   /** When the last orphan sweep was issued. */
   readonly lastSweepAt?: number;
 }
@@ -62,17 +111,118 @@ export interface OrphanMark {
   readonly sightings: number;
 }
 
-/** Counts records by zone and state, for the given states (all by default). */
-export function tallyByZoneAndState(
-  records: Iterable<AmphoraRecord>,
-  states: readonly AmphoraState[] = AMPHORA_STATES,
-): ZoneStateCounts {
-  const counts: Record<string, Partial<Record<AmphoraState, number>>> = {};
-  for (const r of records) {
-    if (!states.includes(r.state)) continue;
-    const zone = counts[r.zone] ?? {};
-    zone[r.state] = (zone[r.state] ?? 0) + 1;
-    counts[r.zone] = zone;
-  }
+/** Mutable counts by pool, zone and state, as they are built. */
+export type CountsBuilder = Record<string, Record<string, Partial<Record<AmphoraState, number>>>>;
+
+/** Adds `n` to one count of a builder. */
+export function addCount(
+  counts: CountsBuilder,
+  where: { readonly pool: string; readonly zone: string; readonly state: AmphoraState },
+  n: number,
+): void {
+  const zones = counts[where.pool] ?? {};
+  counts[where.pool] = zones;
+  const states = zones[where.zone] ?? {};
+  zones[where.zone] = states;
+  states[where.state] = (states[where.state] ?? 0) + n;
+}
+
+/** Counts records by pool, zone and state (a full recount: what the counters must equal). */
+export function tally(records: Iterable<AmphoraRecord>): PoolCounts {
+  const counts: CountsBuilder = {};
+  for (const r of records) addCount(counts, r, 1);
   return counts;
+}
+
+/** The same counts with zeros and empty zones and pools left out, for comparisons. */
+export function withoutZeros(counts: PoolCounts): PoolCounts {
+  const out: CountsBuilder = {};
+  for (const [pool, zones] of Object.entries(counts)) {
+    for (const [zone, states] of Object.entries(zones)) {
+      for (const state of AMPHORA_STATES) {
+        const n = states[state] ?? 0;
+        if (n !== 0) addCount(out, { pool, zone, state }, n);
+      }
+    }
+  }
+  return out;
+}
+
+/** Count of `states` in one pool (and one zone, when given). */
+export function countOf(
+  counts: PoolCounts,
+  states: readonly AmphoraState[],
+  where: { readonly pool?: string; readonly zone?: string } = {},
+): number {
+  let n = 0;
+  for (const [pool, zones] of Object.entries(counts)) {
+    if (where.pool !== undefined && pool !== where.pool) continue;
+    for (const [zone, byState] of Object.entries(zones)) {
+      if (where.zone !== undefined && zone !== where.zone) continue;
+      for (const s of states) n += byState[s] ?? 0;
+    }
+  }
+  return n;
+}
+
+/** Every state's count over all pools. */
+export function stateTotals(
+  counts: PoolCounts,
+  pool?: string,
+): Readonly<Record<AmphoraState, number>> {
+  return Object.fromEntries(
+    AMPHORA_STATES.map((s) => [s, countOf(counts, [s], pool !== undefined ? { pool } : {})]),
+  ) as Record<AmphoraState, number>;
+}
+
+/** The (pool, zone) pairs that hold any record. */
+export function countedZones(counts: PoolCounts): Array<{ pool: string; zone: string }> {
+  return Object.entries(counts).flatMap(([pool, zones]) =>
+    Object.keys(zones).map((zone) => ({ pool, zone })),
+  );
+}
+
+/**
+ * The counter changes of one write: -1 on the state a record leaves, +1 on the one it enters,
+ * keyed `pool`, `zone`, `state`. A write that keeps the state changes no counter.
+ */
+export function counterDeltas(
+  op: WriteOp,
+): Array<{ pool: string; zone: string; state: AmphoraState; delta: number }> {
+  switch (op.kind) {
+    case 'create':
+      return [{ pool: op.record.pool, zone: op.record.zone, state: op.record.state, delta: 1 }];
+    case 'update':
+      if (op.expectedState === op.record.state) return [];
+      return [
+        { pool: op.record.pool, zone: op.record.zone, state: op.expectedState, delta: -1 },
+        { pool: op.record.pool, zone: op.record.zone, state: op.record.state, delta: 1 },
+      ];
+    case 'purge':
+      return [{ pool: op.record.pool, zone: op.record.zone, state: op.record.state, delta: -1 }];
+    default:
+      return [];
+  }
+}
+
+/** A zone's creation statistics before any create ended. */
+export function freshZoneStats(pool: string, zone: string): ZoneCreateStats {
+  return { pool, zone, consecutiveFailures: 0, successesSinceFailure: 0, everFailed: false };
+}
+
+/** A zone's creation statistics after one create ended with `outcome` at `at`. */
+export function withCreateOutcome(
+  stats: ZoneCreateStats,
+  outcome: CreateOutcome,
+  at: number,
+): ZoneCreateStats {
+  return outcome === 'success'
+    ? { ...stats, consecutiveFailures: 0, successesSinceFailure: stats.successesSinceFailure + 1 }
+    : {
+        ...stats,
+        consecutiveFailures: stats.consecutiveFailures + 1,
+        successesSinceFailure: 0,
+        lastFailureAt: at,
+        everFailed: true,
+      };
 }

@@ -2,6 +2,7 @@
  * Retry versus acknowledge, decided in one place (SPEC §5): what an executor does with a task
  * whose driver call failed, by error class and delivery attempt.
  */
+import { cappedExponential } from './backoff.ts';
 import type { DriverErrorKind } from './errors.ts';
 
 /** The bounds the policy reads from the configuration. */
@@ -21,7 +22,7 @@ export type FailureVerdict =
 
 /** Seconds before the n-th redelivery: 2^n, capped at SQS's 900 s maximum visibility change. */
 export function retryDelaySeconds(receiveCount: number): number {
-  return Math.min(2 ** Math.min(Math.max(receiveCount, 1), 10), 900);
+  return cappedExponential(1, Math.max(receiveCount, 1), 900);
 }
 
 /**

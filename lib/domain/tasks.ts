@@ -26,12 +26,23 @@ const sweepTask = z.strictObject({
   issuedAt: z.number().int().nonnegative(),
 });
 
-const taskSchema = z.discriminatedUnion('type', [recordTask, sweepTask]);
+const resolveImageTask = z.strictObject({
+  v: z.literal(TASK_SCHEMA_VERSION),
+  type: z.literal('RESOLVE_IMAGE'),
+  taskId: z.string().min(1),
+  issuedAt: z.number().int().nonnegative(),
+  /** The pool whose image tag to resolve. */
+  pool: z.string().min(1),
+});
+
+const taskSchema = z.discriminatedUnion('type', [recordTask, sweepTask, resolveImageTask]);
 
 /** A task on one amphora record. */
 export type RecordTask = z.output<typeof recordTask>;
 /** The orphan sweep. */
 export type SweepTask = z.output<typeof sweepTask>;
+/** The resolution of a pool's image tag to the newest active image. */
+export type ResolveImageTask = z.output<typeof resolveImageTask>;
 /** Any task message. */
 export type Task = z.output<typeof taskSchema>;
 

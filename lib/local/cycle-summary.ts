@@ -16,6 +16,10 @@ export function decisionSummary(report: CycleReport | Error): string {
     for (const reason of d.reasons) {
       const what = {
         TOP_UP: 'create',
+        ROTATE_STALE_LAUNCH: 'rotate',
+        PURGE_EXPIRED: 'purge',
+        RESOLVE_IMAGE: 'resolve image',
+        FLEET_CURRENT: 'fleet current',
         SHRINK_EXCESS: 'shrink',
         BOOT_TIMEOUT: 'boot timeout',
         TASK_STUCK: 're-issue',
@@ -41,6 +45,11 @@ export function taskLine(report: ExecutionReport): string | undefined {
   const quiet = new Set(['stale', 'still-booting', 'image-pending', 'swept']);
   if (quiet.has(report.outcome)) return undefined;
   const task = report.task;
-  const id = task && task.type !== 'SWEEP' ? task.amphoraId.slice(0, 8) : '';
+  const id =
+    task && 'amphoraId' in task
+      ? task.amphoraId.slice(0, 8)
+      : task?.type === 'RESOLVE_IMAGE'
+        ? task.pool
+        : '';
   return `  ${task?.type ?? 'message'} ${id} → ${report.outcome}`;
 }

@@ -10,6 +10,7 @@ function zoneName(zone: string): string {
 function viewLine(v: AmphoraView): string {
   return [
     v.id,
+    v.pool.padEnd(8),
     v.state.padEnd(14),
     zoneName(v.zone).padEnd(8),
     `since ${v.since}`,
@@ -22,15 +23,19 @@ function viewLine(v: AmphoraView): string {
 
 /** The pool status as a few lines of text. */
 export function formatStatus(s: PoolStatus, where: string): string {
-  const zones =
-    s.zones.length > 1
-      ? ` (${s.zones.map((z) => `${z.zone} ${z.ready}/${z.target}`).join(', ')})`
-      : '';
   const lines = [
     `pool on ${where}`,
-    `  spares READY ${s.spares.ready}/${s.spares.target}${zones}   deploying ${s.deploying.count}/${s.deploying.cap}   preserved ${s.preserved.count}/${s.preserved.max} (${s.preserved.scheme})`,
+    `  spares READY ${s.spares.ready}/${s.spares.target}   deploying ${s.deploying.count}/${s.deploying.cap}   preserved ${s.preserved.count}/${s.preserved.max} (${s.preserved.scheme})`,
     `  ${AMPHORA_STATES.map((st) => `${st} ${s.states[st]}`).join('  ')}`,
   ];
+  if (s.pools.length > 1 || s.pools.some((p) => p.zones.length > 1 || p.zones[0]?.zone !== '*')) {
+    for (const p of s.pools) {
+      const zones = p.zones.map((z) => `${zoneName(z.zone)} ${z.ready}/${z.target}`).join(', ');
+      lines.push(
+        `  pool ${p.pool}: READY ${p.ready}/${p.target} (${zones})  deploying ${p.deploying}${p.deployingCap !== undefined ? `/${p.deployingCap}` : ''}${p.imageId ? `  image ${p.imageId}` : ''}`,
+      );
+    }
+  }
   if (s.preservedQueue.length > 0) {
     lines.push('preserved queue, oldest first:');
     for (const [i, v] of s.preservedQueue.entries()) {
@@ -54,8 +59,14 @@ export function formatRecord(r: AmphoraRecord): string {
   const lines = [
     `amphora ${r.id}`,
     `  state      ${r.state} (version ${r.version}) since ${new Date(r.stateSince).toISOString()}`,
-    `  zone       ${zoneName(r.zone)}`,
+    `  pool       ${r.pool}`,
+    `  zone       ${zoneName(r.zone)}${r.computeZone && r.computeZone !== r.zone ? ` (compute zone ${r.computeZone})` : ''}`,
     `  server     ${r.computeId ?? '-'}`,
+    ...(r.launch
+      ? [
+          `  launch     image ${r.launch.imageId ?? '-'}, flavor ${r.launch.flavorId ?? '-'}, spec ${r.launch.digest}`,
+        ]
+      : []),
     `  created    ${new Date(r.createdAt).toISOString()}`,
   ];
   if (r.task) {
@@ -83,15 +94,29 @@ export function formatRecord(r: AmphoraRecord): string {
 function noteLine(n: Note): string {
   switch (n.code) {
     case 'CREATE_BACKOFF':
-      return `creation in ${zoneName(n.zone)} backs off until ${new Date(n.until).toISOString()}`;
+      return `creation in pool ${n.pool} ${zoneName(n.zone)} backs off until ${new Date(n.until).toISOString()}`;
+    case 'CREATE_SLOW_START':
+      return `creation in pool ${n.pool} ${zoneName(n.zone)} restarts slowly after failures: ${n.window} at a time, ${n.unmet} more wait`;
     case 'DEPLOYING_CAP_REACHED':
       return `${n.unmet} more spare(s) wanted, but ${n.deploying}/${n.cap} are deploying`;
+    case 'POOL_DEPLOYING_CAP_REACHED':
+      return `pool ${n.pool} wants ${n.unmet} more, but ${n.deploying}/${n.cap} of its own cap are deploying`;
+    case 'IMAGE_UNRESOLVED':
+      return `pool ${n.pool} cannot boot yet: no image resolved for tag ${n.tag}${n.error ? ` (${n.error})` : ''}`;
+    case 'ROTATING':
+      return `pool ${n.pool} ${zoneName(n.zone)} rotates to its new launch: ${n.stale} old spare(s) left, ${n.replacing} replacement(s) in flight`;
     case 'PRESERVE_WAITS_FOR_IN_FLIGHT':
       return `${n.amphoraId} waits: the oldest preserved amphora is still being preserved`;
     case 'NEEDS_OPERATOR':
       return `${n.amphoraId} waits for an operator (${n.failure})`;
   }
 }
+
+const NOTE_DECISIONS: Partial<Record<string, string>> = {
+  SWEEP_DUE: 'orphan sweep',
+  RESOLVE_IMAGE: 'resolve the image tag',
+  FLEET_CURRENT: 'every spare has the current launch',
+};
 
 /** A plan's decisions and notes. */
 export function formatPlan(p: Plan, heading: string): string {
@@ -100,11 +125,11 @@ export function formatPlan(p: Plan, heading: string): string {
   for (const d of p.decisions) {
     const changes = d.changes.map(
       (c) =>
-        `${c.from === 'NEW' ? `new amphora in ${zoneName(c.zone)}` : c.amphoraId} ${c.from === 'NEW' ? '' : `${c.from} `}→ ${c.to}`,
+        `${c.from === 'NEW' ? `new amphora in ${c.pool} ${zoneName(c.zone)}` : c.amphoraId} ${c.from === 'NEW' ? '' : `${c.from} `}→ ${c.to}`,
     );
     const tasks = d.tasks.map((t) => t.task.type);
     lines.push(
-      `  ${d.reasons.join('+')}: ${changes.length > 0 ? changes.join('; ') : 'orphan sweep'}${tasks.length > 0 ? `  [tasks: ${tasks.join(', ')}]` : ''}`,
+      `  ${d.reasons.join('+')}: ${changes.length > 0 ? changes.join('; ') : (NOTE_DECISIONS[d.reasons[0]!] ?? d.reasons[0])}${tasks.length > 0 ? `  [tasks: ${tasks.join(', ')}]` : ''}`,
     );
   }
   for (const n of p.notes) lines.push(`  note: ${noteLine(n)}`);

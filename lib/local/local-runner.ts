@@ -48,11 +48,19 @@ function plannerDeps(stack: LocalStack, n: number): PlannerDeps {
 }
 
 async function workloadStep(stack: LocalStack, random: () => number): Promise<void> {
-  const ops = { store: stack.store, queue: stack.queue, clock: stack.clock, newId: stack.newId };
-  const allocated = await stack.store.listByState('ALLOCATED', { limit: 20 });
+  const ops = {
+    store: stack.store,
+    queue: stack.queue,
+    clock: stack.clock,
+    newId: stack.newId,
+    config: stack.config,
+  };
+  const pools = stack.config.pools.map((p) => p.name);
+  const pool = pools[Math.floor(random() * pools.length)]!;
+  const allocated = await stack.store.listByState(pool, 'ALLOCATED', { limit: 20 });
   const pick = () => allocated[Math.floor(random() * allocated.length)];
   try {
-    if (random() < 0.3) await claimSpare(ops);
+    if (random() < 0.3) await claimSpare(ops, { pool });
     if (allocated.length > 0 && random() < 0.3) await deactivate(ops, pick()!.id);
     else if (allocated.length > 0 && random() < 0.25) {
       await flagFailed(ops, pick()!.id, 'simulated load balancer reported a failure');

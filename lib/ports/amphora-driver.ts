@@ -1,7 +1,11 @@
 /**
  * The driver contract: everything an executor asks of a cloud. Drivers raise only the seed's
- * exception model (`AmphoraDriverError` and its subclasses in `domain/errors.ts`).
+ * exception model (`AmphoraDriverError` and its subclasses in `domain/errors.ts`). A driver
+ * keeps only the cloud connection; what to boot travels in each request.
  */
+import type { BootSpec } from '../domain/execution.ts';
+
+export type { BootSpec } from '../domain/execution.ts';
 
 /** Per-call options every driver method honours. */
 export interface CallOptions {
@@ -18,6 +22,8 @@ export interface ServerInfo {
   readonly name: string;
   /** The amphora id read back from the server's tags or name; absent for foreign names. */
   readonly amphoraId?: string;
+  /** The pool read back from the server's tags; absent on servers booted before pools. */
+  readonly pool?: string;
   readonly status: ServerStatus;
   /** Nova's fault message when the status is ERROR. */
   readonly fault?: string;
@@ -46,15 +52,26 @@ export interface ImageInfo {
   readonly amphoraId?: string;
 }
 
-/** What to boot. Image, flavor, networks and the rest come from the driver's own configuration. */
+/** What to boot: the amphora, its pool and zone, and its launch spec. */
 export interface BootRequest {
   readonly amphoraId: string;
-  /** Availability zone, or `*` for none. */
-  readonly zone: string;
+  /** The pool, carried as a tag on the server. */
+  readonly pool: string;
+  /** The compute zone to request, or none. */
+  readonly computeZone?: string;
+  readonly spec: BootSpec;
 }
 
-/** The operations of an amphora driver. */
-export interface AmphoraDriver {
+/** The newest active image carrying a tag. */
+export interface ResolvedImage {
+  readonly id: string;
+  readonly name: string;
+  /** Epoch ms it was created, when the cloud reports it. */
+  readonly createdAt?: number;
+}
+
+/** The lifecycle operations of an amphora driver: boot, look, list, delete. */
+export interface AmphoraLifecycle {
   /** `openstack` or `noop`. */
   readonly name: string;
   /**
@@ -69,8 +86,23 @@ export interface AmphoraDriver {
    * cloud refuses or fails the deletion.
    */
   deleteServer(serverId: string, options?: CallOptions): Promise<void>;
-  /** The servers carrying our ownership tag; only those of one amphora when `amphoraId` is given. */
+  /**
+   * The servers carrying our ownership tag; only those of one amphora when `amphoraId` is given
+   * (a lookup by that amphora's own tag: it never lists the pool).
+   */
   listServers(filter?: { amphoraId?: string }, options?: CallOptions): Promise<ServerInfo[]>;
+  /**
+   * The newest active image with `tag` (of `ownerId`, when given).
+   * @throws NotFoundError when no active image carries it.
+   */
+  resolveImage(
+    query: { readonly tag: string; readonly ownerId?: string },
+    options?: CallOptions,
+  ): Promise<ResolvedImage>;
+}
+
+/** The preservation operations of an amphora driver: unplug, snapshot, stop. */
+export interface AmphoraPreservation {
   /** Detaches every virtual NIC of the server and confirms that none remains. Idempotent. */
   unplug(serverId: string, options?: CallOptions): Promise<void>;
   /** Requests a snapshot image of the server; returns at once with the image id. */
@@ -89,6 +121,17 @@ export interface AmphoraDriver {
   deleteImage(imageId: string, options?: CallOptions): Promise<void>;
 }
 
+/** Every operation of an amphora driver. */
+export interface AmphoraDriver extends AmphoraLifecycle, AmphoraPreservation {}
+
+/** Prefix of the tag that carries a server's pool. */
+export const POOL_TAG_PREFIX = 'amphora-pool:';
+
+/** The tag that carries a pool's name on its servers. */
+export function poolTag(pool: string): string {
+  return `${POOL_TAG_PREFIX}${pool}`;
+}
+
 /** The tag that carries an amphora id on its server (Nova tags: ≤ 60 chars, no `,` or `/`). */
 export function amphoraTag(amphoraId: string): string {
   return `${AMPHORA_TAG_PREFIX}${amphoraId}`;
@@ -96,6 +139,12 @@ export function amphoraTag(amphoraId: string): string {
 
 /** Prefix of the per-amphora tag; distinct from any ownership tag, which may not contain `:`. */
 export const AMPHORA_TAG_PREFIX = 'amphora-id:';
+
+/** Reads a pool back from a server's tags, if one of them is a pool tag. */
+export function poolFromTags(tags: readonly string[]): string | undefined {
+  const tag = tags.find((t) => t.startsWith(POOL_TAG_PREFIX) && t.length > POOL_TAG_PREFIX.length);
+  return tag?.slice(POOL_TAG_PREFIX.length);
+}
 
 /** Reads an amphora id back from a server's tags, if one of them is an amphora tag. */
 export function amphoraIdFromTags(tags: readonly string[]): string | undefined {

@@ -1,6 +1,9 @@
 /**
- * The pool store: amphora records, the planner lease, per-zone creation statistics, the
- * sweep schedule and orphan marks. Adapters: in-memory (unit tests) and DynamoDB.
+ * The pool store, split by concern: amphora records (with the state counters kept in the same
+ * transaction as each transition), the planner lease and its fenced commits, the pool state
+ * (counters, creation statistics, resolved images, the sweep schedule) and orphan marks. A
+ * consumer takes only the parts it uses; adapters (in-memory, DynamoDB) implement them all and
+ * pass one contract suite per part.
  *
  * Every record write is conditional on the version the writer read; a lost race raises
  * `VersionConflictError`. Planner writes are also fenced by the lease token: once another
@@ -8,54 +11,78 @@
  */
 import type { AmphoraRecord, AmphoraState } from '../domain/amphora.ts';
 import type {
+  CreateOutcome,
   GroupResult,
   Lease,
   OrphanMark,
-  PoolMeta,
+  PoolCounts,
+  PoolImage,
+  PoolState,
   WriteGroup,
-  ZoneStateCounts,
 } from '../domain/pool.ts';
 
 export type {
+  CreateOutcome,
   GroupResult,
   Lease,
   OrphanMark,
-  PoolMeta,
+  PoolCounts,
+  PoolImage,
+  PoolState,
   WriteGroup,
   WriteOp,
   ZoneCreateStats,
-  ZoneStateCounts,
 } from '../domain/pool.ts';
 
-/** Most writes in one commit group. */
-export const MAX_GROUP_WRITES = 99;
+/**
+ * Most record writes in one commit group. A DynamoDB transaction holds 100 items: the lease
+ * check, each record, and the counter item of each (pool, zone) the group touches.
+ */
+export const MAX_GROUP_WRITES = 49;
 
-/** The pool store port. */
-export interface PoolStore {
+/** The state a record was in when the writer read it: what its conditional write expects. */
+export interface Expected {
+  readonly version: number;
+  readonly state: AmphoraState;
+}
+
+/** Amphora records, and the counters that follow them. */
+export interface RecordStore {
   /** One record, or `undefined`. */
   get(amphoraId: string): Promise<AmphoraRecord | undefined>;
   /** The records that exist among `amphoraIds` (any order). */
   getMany(amphoraIds: readonly string[]): Promise<AmphoraRecord[]>;
+  /** Records whose id starts with `prefix` (at least one character), at most `limit`, by id. */
+  findByIdPrefix(prefix: string, limit: number): Promise<AmphoraRecord[]>;
   /**
-   * Records in one state, oldest `stateSince` first (ties by id), optionally of one zone, at
-   * most `limit` of them. Reads only the pages it needs.
+   * Records of one pool in one state, oldest `stateSince` first (ties by id), optionally of one
+   * zone, at most `limit` of them. Reads only the pages it needs.
    */
   listByState(
+    pool: string,
     state: AmphoraState,
     options?: { readonly zone?: string; readonly limit?: number },
   ): Promise<AmphoraRecord[]>;
-  /** The preserved queue (PRESERVING and PRESERVED) in queue order, oldest first. */
+  /** The preserved queue (PRESERVING and PRESERVED, every pool) in queue order, oldest first. */
   listPreservedQueue(options?: { readonly limit?: number }): Promise<AmphoraRecord[]>;
-  /** Counts of records by zone and state, for the given states. */
-  countByState(states: readonly AmphoraState[]): Promise<ZoneStateCounts>;
-  /** Inserts a new record. @throws VersionConflictError when the id exists. */
+  /** DELETED records whose `expiresAt` is at or before `now`, soonest first, at most `limit`. */
+  listExpired(now: number, limit: number): Promise<AmphoraRecord[]>;
+  /** Inserts a new record and counts it. @throws VersionConflictError when the id exists. */
   create(record: AmphoraRecord): Promise<void>;
   /**
-   * Replaces a record if the stored one is at `expectedVersion`.
+   * Replaces a record if the stored one is as `expected`, moving its counters in the same
+   * write when the state changes, and counting a create's end in its zone's statistics.
    * @throws VersionConflictError (with the stored record as `current` when known) otherwise.
    */
-  update(record: AmphoraRecord, expectedVersion: number): Promise<void>;
+  update(
+    record: AmphoraRecord,
+    expected: Expected,
+    effects?: { readonly createOutcome?: CreateOutcome },
+  ): Promise<void>;
+}
 
+/** The planner lease and the commits it fences. */
+export interface LeaseStore {
   /**
    * Takes the planner lease if it is free, expired or already held by `holder`. A new holder
    * gets the next fencing token; `undefined` when someone else holds a live lease.
@@ -64,20 +91,32 @@ export interface PoolStore {
   /** Gives the lease up early, keeping its token counter. No-op when no longer held. */
   releaseLease(lease: Lease): Promise<void>;
   /**
-   * Applies write groups, each atomically and each fenced by the lease. A group writes each
-   * record at most once and holds at most {@link MAX_GROUP_WRITES} writes (a DynamoDB
-   * transaction's 100 items, less the lease check); a group beyond that is a `RangeError`
-   * before anything is written.
+   * Applies write groups, each atomically (records, their counters and pool-state notes) and
+   * each fenced by the lease. A group writes each record at most once and holds at most
+   * {@link MAX_GROUP_WRITES} record writes; a group beyond that is a `RangeError` before
+   * anything is written.
    * @returns one result per group, in order.
    * @throws LeaseLostError when the lease has passed to another holder (no group applied after).
    */
   commit(lease: Lease, groups: readonly WriteGroup[]): Promise<GroupResult[]>;
+}
 
-  /** Creation statistics of every zone that has any, and the sweep schedule. */
-  getPoolMeta(): Promise<PoolMeta>;
-  /** Counts a create that reached READY (`success`) or failed (`failure`) in a zone. */
-  recordCreateOutcome(zone: string, outcome: 'success' | 'failure', at: number): Promise<void>;
+/** The pool state the planner reads every cycle, and what executors note in it. */
+export interface PoolStateStore {
+  /** Counters, creation statistics, resolved images and the sweep schedule, in one read. */
+  getPoolState(): Promise<PoolState>;
+  /** Records the outcome of resolving a pool's image tag. */
+  recordImage(image: PoolImage): Promise<void>;
+  /**
+   * Rebuilds the counters from the records themselves (after a drift: a TTL purge, a manual
+   * edit). Safe to run while the service runs: a counter that moved meanwhile is recounted.
+   * @returns the counters as rebuilt.
+   */
+  repairCounts(): Promise<PoolCounts>;
+}
 
+/** Marks of servers that carry our tag but have no live record. */
+export interface OrphanMarkStore {
   /** Every orphan mark. */
   listOrphanMarks(): Promise<OrphanMark[]>;
   /** Inserts or replaces an orphan mark. */
@@ -85,3 +124,6 @@ export interface PoolStore {
   /** Removes an orphan mark; no-op when absent. */
   deleteOrphanMark(serverId: string): Promise<void>;
 }
+
+/** The whole pool store, as adapters implement it. */
+export interface PoolStore extends RecordStore, LeaseStore, PoolStateStore, OrphanMarkStore {}

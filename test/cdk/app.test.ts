@@ -16,6 +16,6 @@ describe('the CDK app', () => {
 
   it('accepts the configuration as a JSON string from `-c housekeeper=...`', () => {
     const app = new App({ context: { housekeeper: '{"spare_amphora_pool_size": 3}' } });
-    expect(configOf(app).spare_amphora_pool_size).toBe(3);
+    expect(configOf(app).pools[0]!.spare_amphora_pool_size).toBe(3);
   });
 });

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverName } from '../../lib/domain/amphora.ts';
 import { NotFoundError, UnavailableError } from '../../lib/domain/errors.ts';
-import type { AmphoraDriver, ServerInfo } from '../../lib/ports/amphora-driver.ts';
+import type { AmphoraDriver, BootSpec, ServerInfo } from '../../lib/ports/amphora-driver.ts';
+import { bootRequest } from '../support/boot.ts';
 
 /** What a driver's test setup gives the contract suite. */
 export interface DriverHarness {
@@ -15,6 +16,10 @@ export interface DriverHarness {
   eventually<T>(probe: () => Promise<T | undefined>, what: string): Promise<T>;
   /** Ports attached to a server, read independently of the driver (Neutron ?device_id=). */
   portCount(serverId: string): Promise<number>;
+  /** What this cloud's servers boot with (image, flavor, networks). */
+  spec: BootSpec;
+  /** Publishes a bootable image carrying `tag`, read back by `resolveImage`; returns its id. */
+  publishImage(tag: string): Promise<string>;
   cleanup(): Promise<void>;
 }
 
@@ -36,7 +41,7 @@ export function describeDriverContract(name: string, setup: () => Promise<Driver
     const made: string[] = [];
 
     const bootActive = async (amphoraId = randomUUID()): Promise<ServerInfo> => {
-      const server = await h.driver.createServer({ amphoraId, zone: '*' });
+      const server = await h.driver.createServer(bootRequest(amphoraId, '*', h.spec));
       made.push(server.id);
       return h.eventually(async () => {
         const s = await h.driver.getServer(server.id);
@@ -62,6 +67,23 @@ export function describeDriverContract(name: string, setup: () => Promise<Driver
       expect(server.name).toBe(serverName(amphoraId));
       expect(server.amphoraId).toBe(amphoraId);
       expect(server.status).toBe('ACTIVE');
+    });
+
+    it('tags a server with its pool, and boots in a pool of the request’s choosing', async () => {
+      const amphoraId = randomUUID();
+      const server = await h.driver.createServer(bootRequest(amphoraId, '*', h.spec, 'large'));
+      made.push(server.id);
+      const [listed] = await h.driver.listServers({ amphoraId });
+      expect(listed?.pool).toBe('large');
+    });
+
+    it('resolves a tag to the newest active image carrying it, and refuses a tag none carries', async () => {
+      const tag = `contract-${randomUUID().slice(0, 8)}`;
+      const older = await h.publishImage(tag);
+      const newer = await h.publishImage(tag);
+      expect(older).not.toBe(newer);
+      expect((await h.driver.resolveImage({ tag })).id).toBe(newer);
+      expect(await notFound(h.driver.resolveImage({ tag: `${tag}-none` }))).toBe(true);
     });
 
     it('lists the servers it made, or one amphora’s only', async () => {
@@ -142,7 +164,7 @@ export function describeDriverContract(name: string, setup: () => Promise<Driver
       const controller = new AbortController();
       controller.abort(new Error('lambda about to time out'));
       await expect(
-        h.driver.createServer({ amphoraId, zone: '*' }, { signal: controller.signal }),
+        h.driver.createServer(bootRequest(amphoraId, '*', h.spec), { signal: controller.signal }),
       ).rejects.toBeInstanceOf(UnavailableError);
       expect(await h.driver.listServers({ amphoraId })).toEqual([]);
     });

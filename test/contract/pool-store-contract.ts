@@ -12,12 +12,13 @@ import {
   transition,
 } from '../../lib/domain/amphora.ts';
 import { LeaseLostError, VersionConflictError } from '../../lib/domain/errors.ts';
+import { withoutZeros } from '../../lib/domain/pool.ts';
 import {
   type Lease,
   MAX_GROUP_WRITES,
+  type PoolCounts,
   type PoolStore,
   type WriteGroup,
-  type ZoneStateCounts,
 } from '../../lib/ports/pool-store.ts';
 import { rec } from '../support/pool-fixtures.ts';
 
@@ -27,6 +28,8 @@ export interface PoolStoreHarness {
   fresh(): Promise<PoolStore>;
   /** Runs of the properties that need a fresh store per run (fewer for slow stores). */
   readonly propertyRuns: number;
+  /** Deletes a record behind the counters' back, as a TTL purge does: a drift to repair. */
+  dropBehindCounters(store: PoolStore, amphoraId: string): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -38,17 +41,15 @@ function at(state: AmphoraState, id: string, fields: Partial<AmphoraRecord> = {}
   return rec(state, { id, stateSince: T0, updatedAt: T0, ...fields });
 }
 
-/** The expected counts, computed here independently of any adapter (a test oracle). */
-function tally(
-  records: readonly AmphoraRecord[],
-  states: readonly AmphoraState[],
-): ZoneStateCounts {
-  const counts: Record<string, Partial<Record<AmphoraState, number>>> = {};
+/** The expected counters, computed here independently of any adapter (a test oracle). */
+function tally(records: readonly AmphoraRecord[]): PoolCounts {
+  const counts: Record<string, Record<string, Partial<Record<AmphoraState, number>>>> = {};
   for (const r of records) {
-    if (!states.includes(r.state)) continue;
-    const zone = counts[r.zone] ?? {};
+    const pool = counts[r.pool] ?? {};
+    const zone = pool[r.zone] ?? {};
     zone[r.state] = (zone[r.state] ?? 0) + 1;
-    counts[r.zone] = zone;
+    pool[r.zone] = zone;
+    counts[r.pool] = pool;
   }
   return counts;
 }
@@ -110,7 +111,10 @@ export function describePoolStoreContract(
         const store = await h.fresh();
         const full: AmphoraRecord = {
           id: 'full-1',
+          pool: 'large',
           zone: 'az-1',
+          computeZone: 'nova-az-1',
+          launch: { imageId: 'img-2', flavorId: 'flavor-2', digest: '0123abcd' },
           state: 'PRESERVING',
           version: 7,
           createdAt: T0,
@@ -171,7 +175,7 @@ export function describePoolStoreContract(
         const next = transition(stored, 'READY', { now: T0 + 10, reason: 'BOOTED' });
 
         // Act
-        await store.update(next, 3);
+        await store.update(next, { version: 3, state: 'BOOTING' });
 
         // Assess
         expect(await store.get('a')).toStrictEqual(next);
@@ -189,7 +193,7 @@ export function describePoolStoreContract(
         const next = transition(stored, 'READY', { now: T0 + 10, reason: 'BOOTED' });
 
         // Act
-        const error = await conflictOf(store.update(next, expected));
+        const error = await conflictOf(store.update(next, { version: expected, state: 'BOOTING' }));
 
         // Assess
         expect(error.expectedVersion).toBe(expected);
@@ -206,7 +210,10 @@ export function describePoolStoreContract(
         const fail = transition(stored, 'ERROR', { now: T0 + 1, reason: 'REPORTED' });
 
         // Act
-        const outcomes = await Promise.allSettled([store.update(claim, 5), store.update(fail, 5)]);
+        const outcomes = await Promise.allSettled([
+          store.update(claim, { version: 5, state: 'READY' }),
+          store.update(fail, { version: 5, state: 'READY' }),
+        ]);
 
         // Assess
         const won = outcomes.findIndex((o) => o.status === 'fulfilled');
@@ -223,10 +230,10 @@ export function describePoolStoreContract(
         const store = await h.fresh();
         await store.create(at('READY', 'spare', { version: 2 }));
         const claim = async (who: string) => {
-          const [spare] = await store.listByState('READY', { limit: 1 });
+          const [spare] = await store.listByState('default', 'READY', { limit: 1 });
           if (!spare) return undefined;
           const next = transition(spare, 'ALLOCATED', { now: T0 + 1, reason: `CLAIMED by ${who}` });
-          await store.update(next, spare.version);
+          await store.update(next, spare);
           return who;
         };
 
@@ -278,7 +285,7 @@ export function describePoolStoreContract(
         ]);
 
         // Act
-        const listed = await store.listByState('ERROR');
+        const listed = await store.listByState('default', 'ERROR');
 
         // Assess
         expect(listed.map((r) => r.id)).toStrictEqual(['b', 'a', 'c', 'd']);
@@ -306,13 +313,13 @@ export function describePoolStoreContract(
         ]);
 
         // Act
-        const listed = await store.listByState('READY', options);
+        const listed = await store.listByState('default', 'READY', options);
 
         // Assess
         expect(listed.map((r) => r.id)).toStrictEqual(ids);
       });
 
-      it('counts by zone and state, only the states asked for', async () => {
+      it('counts by pool, zone and state in its counters, every state but none at zero', async () => {
         // Prepare
         const store = await h.fresh();
         await Promise.all([
@@ -321,43 +328,125 @@ export function describePoolStoreContract(
           store.create(at('READY', 'c', { zone: 'az-2' })),
           store.create(at('BOOTING', 'd', { zone: 'az-2' })),
           store.create(at('DELETED', 'e', { zone: 'az-1' })),
+          store.create(at('READY', 'f', { pool: 'large', zone: 'az-1' })),
         ]);
 
         // Act
-        const some = await store.countByState(['READY', 'BOOTING', 'READY']);
-        const all = await store.countByState(AMPHORA_STATES);
-        const none = await store.countByState([]);
+        const { counts } = await store.getPoolState();
 
         // Assess
-        expect(some).toStrictEqual({ 'az-1': { READY: 2 }, 'az-2': { READY: 1, BOOTING: 1 } });
-        expect(all).toStrictEqual({
-          'az-1': { READY: 2, DELETED: 1 },
-          'az-2': { READY: 1, BOOTING: 1 },
+        expect(counts).toStrictEqual({
+          default: { 'az-1': { READY: 2, DELETED: 1 }, 'az-2': { READY: 1, BOOTING: 1 } },
+          large: { 'az-1': { READY: 1 } },
         });
-        expect(none).toStrictEqual({});
       });
 
       it('counts nothing in an empty store', async () => {
         const store = await h.fresh();
-        expect(await store.countByState(AMPHORA_STATES)).toStrictEqual({});
+        expect((await store.getPoolState()).counts).toStrictEqual({});
       });
 
-      it('moves a record between lists and counts when its state changes', async () => {
+      it('moves a record between lists and counters when its state changes', async () => {
         // Prepare
         const store = await h.fresh();
         const ready = at('READY', 'a', { zone: 'az-1' });
         await store.create(ready);
 
         // Act
-        await store.update(transition(ready, 'ERROR', { now: T0 + 1, reason: 'REPORTED' }), 3);
+        await store.update(transition(ready, 'ERROR', { now: T0 + 1, reason: 'REPORTED' }), ready);
 
         // Assess
-        expect(await store.listByState('READY')).toStrictEqual([]);
-        expect(await store.listByState('READY', { zone: 'az-1' })).toStrictEqual([]);
-        expect((await store.listByState('ERROR')).map((r) => r.id)).toStrictEqual(['a']);
-        expect(await store.countByState(['READY', 'ERROR'])).toStrictEqual({
-          'az-1': { ERROR: 1 },
+        expect(await store.listByState('default', 'READY')).toStrictEqual([]);
+        expect(await store.listByState('default', 'READY', { zone: 'az-1' })).toStrictEqual([]);
+        expect((await store.listByState('default', 'ERROR')).map((r) => r.id)).toStrictEqual(['a']);
+        expect((await store.getPoolState()).counts).toStrictEqual({
+          default: { 'az-1': { ERROR: 1 } },
         });
+      });
+
+      it('keeps the counters of an update that changes no state, and of one that loses its race', async () => {
+        // Prepare
+        const store = await h.fresh();
+        const booting = at('BOOTING', 'a', { version: 3 });
+        await store.create(booting);
+
+        // Act
+        const polled = { ...booting, version: 4, updatedAt: T0 + 5 };
+        await store.update(polled, booting);
+        await conflictOf(
+          store.update(transition(booting, 'READY', { now: T0 + 6, reason: 'BOOTED' }), booting),
+        );
+
+        // Assess
+        expect((await store.getPoolState()).counts).toStrictEqual({
+          default: { '*': { BOOTING: 1 } },
+        });
+        expect(await store.get('a')).toStrictEqual(polled);
+      });
+
+      it('refuses an update whose expected state is not the stored one, writing nothing', async () => {
+        const store = await h.fresh();
+        const ready = at('READY', 'a', { version: 3 });
+        await store.create(ready);
+        const next = transition(ready, 'ERROR', { now: T0 + 1, reason: 'REPORTED' });
+        await conflictOf(store.update(next, { version: 3, state: 'BOOTING' }));
+        expect(await store.get('a')).toStrictEqual(ready);
+        expect((await store.getPoolState()).counts).toStrictEqual({
+          default: { '*': { READY: 1 } },
+        });
+      });
+
+      it('keeps pools apart: one pool’s lists never show another’s records', async () => {
+        const store = await h.fresh();
+        await store.create(at('READY', 'small-1', { pool: 'small' }));
+        await store.create(at('READY', 'large-1', { pool: 'large' }));
+        expect((await store.listByState('small', 'READY')).map((r) => r.id)).toStrictEqual([
+          'small-1',
+        ]);
+        expect((await store.listByState('large', 'READY')).map((r) => r.id)).toStrictEqual([
+          'large-1',
+        ]);
+        expect(await store.listByState('default', 'READY')).toStrictEqual([]);
+      });
+
+      it('finds records by a unique id prefix, by id, at most `limit`, and refuses an empty prefix', async () => {
+        // Prepare
+        const store = await h.fresh();
+        const ids = ['ab12', 'ab34', 'ab35', 'cd56', 'zz'];
+        await Promise.all(ids.map((id) => store.create(at('READY', id))));
+
+        // Act + Assess
+        expect((await store.findByIdPrefix('ab3', 10)).map((r) => r.id)).toStrictEqual([
+          'ab34',
+          'ab35',
+        ]);
+        expect((await store.findByIdPrefix('ab', 2)).map((r) => r.id)).toStrictEqual([
+          'ab12',
+          'ab34',
+        ]);
+        expect((await store.findByIdPrefix('cd56', 10)).map((r) => r.id)).toStrictEqual(['cd56']);
+        expect(await store.findByIdPrefix('q', 10)).toStrictEqual([]);
+        await expect(store.findByIdPrefix('', 10)).rejects.toThrow(RangeError);
+      });
+
+      it('lists the DELETED records past their expiry, soonest first, and no others', async () => {
+        // Prepare
+        const store = await h.fresh();
+        await Promise.all([
+          store.create(at('DELETED', 'late', { expiresAt: T0 + 30 })),
+          store.create(at('DELETED', 'first', { expiresAt: T0 + 10 })),
+          store.create(at('DELETED', 'now', { expiresAt: T0 + 20 })),
+          store.create(at('DELETED', 'future', { expiresAt: T0 + 21 })),
+          store.create(at('READY', 'live', { expiresAt: T0 })),
+        ]);
+
+        // Act
+        const due = await store.listExpired(T0 + 20, 10);
+        const one = await store.listExpired(T0 + 100, 1);
+
+        // Assess
+        expect(due.map((r) => r.id)).toStrictEqual(['first', 'now']);
+        expect(one.map((r) => r.id)).toStrictEqual(['first']);
       });
 
       it('agrees with a model of any pool (property)', async () => {
@@ -392,15 +481,15 @@ export function describePoolStoreContract(
               .slice(0, q.limit ?? records.length);
 
             // Act
-            const listed = await store.listByState(q.state, {
+            const listed = await store.listByState('default', q.state, {
               ...(q.zone !== undefined ? { zone: q.zone } : {}),
               ...(q.limit !== undefined ? { limit: q.limit } : {}),
             });
-            const counts = await store.countByState(states);
+            const { counts } = await store.getPoolState();
 
             // Assess
             expect(listed.map((r) => r.id)).toStrictEqual(expected.map((r) => r.id));
-            expect(counts).toStrictEqual(tally(records, states));
+            expect(counts).toStrictEqual(tally(records));
           }),
           { numRuns: h.propertyRuns },
         );
@@ -451,7 +540,7 @@ export function describePoolStoreContract(
             if (!oldest) throw new Error('queue empty');
             const next = transition(oldest, 'PENDING_DELETE', { now: T0 + 1, reason: 'EVICTED' });
             try {
-              await store.update(next, oldest.version);
+              await store.update(next, oldest);
               return oldest.id;
             } catch (error) {
               if (!(error instanceof VersionConflictError)) throw error;
@@ -470,12 +559,9 @@ export function describePoolStoreContract(
         expect([...evicted].sort()).toStrictEqual(['p0', 'p1', 'p2', 'p3']);
         const queue = await store.listPreservedQueue();
         expect(queue.map((r) => r.id)).toStrictEqual(['p4', 'p5', 'p6', 'p7', 'p8', 'p9']);
-        expect((await store.listByState('PENDING_DELETE')).map((r) => r.id).sort()).toStrictEqual([
-          'p0',
-          'p1',
-          'p2',
-          'p3',
-        ]);
+        expect(
+          (await store.listByState('default', 'PENDING_DELETE')).map((r) => r.id).sort(),
+        ).toStrictEqual(['p0', 'p1', 'p2', 'p3']);
       });
     });
 
@@ -648,12 +734,18 @@ export function describePoolStoreContract(
               kind: 'update',
               record: transition(stale, 'PRESERVING', { now: T0 + 1, reason: 'PRESERVE' }),
               expectedVersion: 3,
+              expectedState: 'ERROR',
             },
             { kind: 'create', record: at('PENDING_CREATE', 'taken') },
             { kind: 'sweep-issued', at: T0 + 100 },
           ],
           [
-            { kind: 'update', record: removed, expectedVersion: 2 },
+            {
+              kind: 'update',
+              record: removed,
+              expectedVersion: 2,
+              expectedState: 'PENDING_DELETE',
+            },
             { kind: 'sweep-issued', at: T0 + 1 },
             { kind: 'sweep-issued', at: T0 + 2 },
           ],
@@ -672,7 +764,7 @@ export function describePoolStoreContract(
         expect(await store.get('stale')).toStrictEqual(stale);
         expect(await store.get('taken')).toStrictEqual(taken);
         expect(await store.get('fine')).toStrictEqual(removed);
-        expect((await store.getPoolMeta()).lastSweepAt).toBe(T0 + 2);
+        expect((await store.getPoolState()).lastSweepAt).toBe(T0 + 2);
       });
 
       it('returns no results for no groups', async () => {
@@ -695,6 +787,7 @@ export function describePoolStoreContract(
               kind: 'update',
               record: transition(ready, 'PENDING_DELETE', { now: T0 + 1, reason: 'EXCESS' }),
               expectedVersion: ready.version,
+              expectedState: 'READY',
             },
           ],
           [{ kind: 'sweep-issued', at: T0 + 1 }],
@@ -708,7 +801,7 @@ export function describePoolStoreContract(
         await expect(stale).rejects.toMatchObject({ token: old.token });
         expect(await store.get('b')).toBeUndefined();
         expect(await store.get('a')).toStrictEqual(ready);
-        expect((await store.getPoolMeta()).lastSweepAt).toBeUndefined();
+        expect((await store.getPoolState()).lastSweepAt).toBeUndefined();
         expect(await store.commit(current, groups)).toStrictEqual([
           { status: 'applied' },
           { status: 'applied' },
@@ -727,8 +820,10 @@ export function describePoolStoreContract(
 
         // Act
         const [committed, updated] = await Promise.allSettled([
-          store.commit(lease, [[{ kind: 'update', record: timeout, expectedVersion: 4 }]]),
-          store.update(ready, 4),
+          store.commit(lease, [
+            [{ kind: 'update', record: timeout, expectedVersion: 4, expectedState: 'BOOTING' }],
+          ]),
+          store.update(ready, { version: 4, state: 'BOOTING' }),
         ]);
 
         // Assess
@@ -745,11 +840,28 @@ export function describePoolStoreContract(
       });
     });
 
-    describe('pool statistics', () => {
-      it('has no zone statistics and no sweep time when new', async () => {
+    describe('pool state', () => {
+      it('has no counters, zone statistics, images or sweep time when new', async () => {
         const store = await h.fresh();
-        expect(await store.getPoolMeta()).toStrictEqual({ zones: [] });
+        expect(await store.getPoolState()).toStrictEqual({ counts: {}, zones: [], images: [] });
       });
+
+      /** A BOOTING record that ends its create with `outcome` at `when`, through update. */
+      const endCreate = async (
+        store: PoolStore,
+        id: string,
+        zone: string,
+        outcome: 'success' | 'failure',
+        when: number,
+      ) => {
+        const booting = at('BOOTING', id, { zone, version: 2 });
+        await store.create(booting);
+        const next = transition(booting, outcome === 'success' ? 'READY' : 'ERROR', {
+          now: when,
+          reason: outcome,
+        });
+        await store.update(next, booting, { createOutcome: outcome });
+      };
 
       it.each<[string, Array<['success' | 'failure', number]>, object]>([
         [
@@ -800,40 +912,240 @@ export function describePoolStoreContract(
             everFailed: true,
           },
         ],
-      ])('keeps creation statistics per zone: %s', async (_case, outcomes, stats) => {
-        // Prepare
-        const store = await h.fresh();
-        await store.recordCreateOutcome('other', 'success', T0);
+      ])(
+        'counts a create’s end in its zone’s statistics, in the same write: %s',
+        async (_case, outcomes, stats) => {
+          // Prepare
+          const store = await h.fresh();
+          await endCreate(store, 'o-1', 'other', 'success', T0);
 
-        // Act
-        for (const [outcome, when] of outcomes)
-          await store.recordCreateOutcome('az-1', outcome, when);
+          // Act
+          let i = 0;
+          for (const [outcome, when] of outcomes) {
+            await endCreate(store, `z-${i++}`, 'az-1', outcome, when);
+          }
 
-        // Assess
-        const zones = [...(await store.getPoolMeta()).zones].sort((a, b) =>
-          a.zone < b.zone ? -1 : 1,
-        );
-        expect(zones).toStrictEqual([
-          { zone: 'az-1', ...stats },
-          { zone: 'other', consecutiveFailures: 0, successesSinceFailure: 1, everFailed: false },
-        ]);
-      });
+          // Assess
+          const state = await store.getPoolState();
+          const zones = [...state.zones].sort((a, b) => (a.zone < b.zone ? -1 : 1));
+          expect(zones).toStrictEqual([
+            { pool: 'default', zone: 'az-1', ...stats },
+            {
+              pool: 'default',
+              zone: 'other',
+              consecutiveFailures: 0,
+              successesSinceFailure: 1,
+              everFailed: false,
+            },
+          ]);
+        },
+      );
 
-      it('counts every one of many concurrent outcomes', async () => {
+      it('counts every one of many concurrent outcomes, and every transition', async () => {
         // Prepare
         const store = await h.fresh();
 
         // Act
         await Promise.all(
           Array.from({ length: 20 }, (_, i) =>
-            store.recordCreateOutcome('az-1', 'failure', T0 + i),
+            endCreate(store, `c-${i}`, 'az-1', 'failure', T0 + i),
           ),
         );
 
         // Assess
-        const [zone] = (await store.getPoolMeta()).zones;
-        expect(zone?.consecutiveFailures).toBe(20);
-        expect(zone?.everFailed).toBe(true);
+        const state = await store.getPoolState();
+        expect(state.zones[0]?.consecutiveFailures).toBe(20);
+        expect(state.zones[0]?.everFailed).toBe(true);
+        expect(state.counts).toStrictEqual({ default: { 'az-1': { ERROR: 20 } } });
+      });
+
+      it('keeps a pool’s resolved image, its issue time and the zone’s fleet', async () => {
+        // Prepare
+        const store = await h.fresh();
+        const lease = (await store.acquireLease('planner', T0, TTL))!;
+        const launch = { imageId: 'img-9', digest: 'abcd0123' };
+
+        // Act
+        await store.commit(lease, [
+          [{ kind: 'image-resolve-issued', pool: 'large', at: T0 + 1 }],
+          [{ kind: 'fleet-current', pool: 'large', zone: 'az-1', launch }],
+        ]);
+        await store.recordImage({
+          pool: 'large',
+          tag: 'amp',
+          imageId: 'img-9',
+          resolvedAt: T0 + 2,
+        });
+        await store.recordImage({
+          pool: 'small',
+          tag: 'amp',
+          ownerId: 'p-1',
+          error: 'no active image tagged amp',
+          resolvedAt: T0 + 3,
+        });
+
+        // Assess
+        const state = await store.getPoolState();
+        const images = [...state.images].sort((a, b) => (a.pool < b.pool ? -1 : 1));
+        expect(images).toStrictEqual([
+          { pool: 'large', tag: 'amp', imageId: 'img-9', resolvedAt: T0 + 2, issuedAt: T0 + 1 },
+          {
+            pool: 'small',
+            tag: 'amp',
+            ownerId: 'p-1',
+            error: 'no active image tagged amp',
+            resolvedAt: T0 + 3,
+          },
+        ]);
+        expect(state.zones.find((z) => z.pool === 'large')?.fleet).toStrictEqual(launch);
+        // A later success replaces the error and keeps nothing stale of it.
+        await store.recordImage({
+          pool: 'small',
+          tag: 'amp',
+          imageId: 'img-1',
+          resolvedAt: T0 + 4,
+        });
+        const small = (await store.getPoolState()).images.find((i) => i.pool === 'small');
+        expect(small).toStrictEqual({
+          pool: 'small',
+          tag: 'amp',
+          imageId: 'img-1',
+          resolvedAt: T0 + 4,
+        });
+      });
+
+      it('purges an expired DELETED record in a commit, with its counter', async () => {
+        // Prepare
+        const store = await h.fresh();
+        const gone = at('DELETED', 'gone', { expiresAt: T0, version: 6 });
+        await store.create(gone);
+        await store.create(at('DELETED', 'kept', { expiresAt: T0 }));
+        const lease = (await store.acquireLease('planner', T0, TTL))!;
+
+        // Act
+        const results = await store.commit(lease, [
+          [{ kind: 'purge', record: gone }],
+          [{ kind: 'purge', record: { ...at('DELETED', 'kept'), version: 99 } }],
+        ]);
+
+        // Assess
+        expect(results).toStrictEqual([
+          { status: 'applied' },
+          { status: 'conflict', amphoraIds: ['kept'] },
+        ]);
+        expect(await store.get('gone')).toBeUndefined();
+        expect((await store.getPoolState()).counts).toStrictEqual({
+          default: { '*': { DELETED: 1 } },
+        });
+      });
+
+      it('rebuilds counters that drifted from the records, and changes nothing when they agree', async () => {
+        // Prepare
+        const store = await h.fresh();
+        await Promise.all([
+          store.create(at('DELETED', 'purged-by-ttl', { zone: 'az-1' })),
+          store.create(at('DELETED', 'kept', { zone: 'az-1' })),
+          store.create(at('READY', 'r', { pool: 'large' })),
+        ]);
+        await h.dropBehindCounters(store, 'purged-by-ttl');
+        expect((await store.getPoolState()).counts.default?.['az-1']?.DELETED).toBe(2);
+
+        // Act
+        const repaired = await store.repairCounts();
+        const again = await store.repairCounts();
+
+        // Assess
+        const want = { default: { 'az-1': { DELETED: 1 } }, large: { '*': { READY: 1 } } };
+        expect(repaired).toStrictEqual(want);
+        expect(again).toStrictEqual(want);
+        expect((await store.getPoolState()).counts).toStrictEqual(want);
+      });
+
+      it('keeps the counters equal to a full recount after any history of writes, races and replays (property)', async () => {
+        const step = fc.oneof(
+          fc.record({
+            op: fc.constant('create' as const),
+            id: fc.integer({ min: 0, max: 7 }),
+            pool: fc.constantFrom('default', 'large'),
+            zone: fc.constantFrom('az-1', 'az:2'),
+          }),
+          fc.record({
+            op: fc.constant('move' as const),
+            id: fc.integer({ min: 0, max: 7 }),
+            to: fc.constantFrom(...AMPHORA_STATES),
+            stale: fc.boolean(),
+            outcome: fc.constantFrom(undefined, 'success' as const, 'failure' as const),
+          }),
+          fc.record({ op: fc.constant('race' as const), id: fc.integer({ min: 0, max: 7 }) }),
+          fc.record({
+            op: fc.constant('commit' as const),
+            id: fc.integer({ min: 0, max: 7 }),
+            to: fc.constantFrom('PENDING_DELETE', 'DELETED', 'ERROR') as fc.Arbitrary<AmphoraState>,
+            replay: fc.boolean(),
+          }),
+          fc.record({ op: fc.constant('purge' as const), id: fc.integer({ min: 0, max: 7 }) }),
+        );
+        await fc.assert(
+          fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 14 }), async (steps) => {
+            // Prepare
+            const store = await h.fresh();
+            const lease = (await store.acquireLease('planner', T0, 1_000_000))!;
+            const ids = new Set<string>();
+            const tolerate = async (write: Promise<unknown>) => {
+              await write.catch((error: unknown) => {
+                if (!(error instanceof VersionConflictError)) throw error;
+              });
+            };
+
+            // Act
+            for (const s of steps) {
+              const id = `p-${s.id}`;
+              const stored =
+                s.op === 'purge'
+                  ? (await store.getMany([...ids])).find((r) => r.state === 'DELETED')
+                  : await store.get(id);
+              if (s.op === 'create') {
+                ids.add(id);
+                await tolerate(
+                  store.create(at('PENDING_CREATE', id, { pool: s.pool, zone: s.zone })),
+                );
+              } else if (!stored) {
+              } else if (s.op === 'move') {
+                const next = { ...stored, state: s.to, version: stored.version + 1 };
+                const expected = s.stale ? { ...stored, version: stored.version - 1 } : stored;
+                await tolerate(
+                  store.update(next, expected, s.outcome ? { createOutcome: s.outcome } : {}),
+                );
+              } else if (s.op === 'race') {
+                // Two writers of one version: exactly one may move the counters.
+                const a = { ...stored, state: 'ERROR' as const, version: stored.version + 1 };
+                const b = { ...stored, state: 'READY' as const, version: stored.version + 1 };
+                await Promise.all([
+                  tolerate(store.update(a, stored)),
+                  tolerate(store.update(b, stored)),
+                ]);
+              } else if (s.op === 'commit') {
+                const group: WriteGroup = [
+                  {
+                    kind: 'update',
+                    record: { ...stored, state: s.to, version: stored.version + 1 },
+                    expectedVersion: stored.version,
+                    expectedState: stored.state,
+                  },
+                ];
+                // A replayed commit (a crash after it, a rerun) conflicts and moves nothing.
+                await store.commit(lease, s.replay ? [group, group] : [group]);
+              } else if (stored.state === 'DELETED') {
+                await store.commit(lease, [[{ kind: 'purge', record: stored }]]);
+              }
+            }
+
+            // Assess
+            const records = await store.getMany([...ids]);
+            expect((await store.getPoolState()).counts).toStrictEqual(withoutZeros(tally(records)));
+          }),
+          { numRuns: h.propertyRuns },
+        );
       });
     });
 
@@ -877,7 +1189,12 @@ export function describePoolStoreContract(
           'two writes of one record',
           () => [
             { kind: 'create', record: rec('PENDING_CREATE', { id: 'twice' }) },
-            { kind: 'update', record: rec('BOOTING', { id: 'twice' }), expectedVersion: 3 },
+            {
+              kind: 'update',
+              record: rec('BOOTING', { id: 'twice' }),
+              expectedVersion: 3,
+              expectedState: 'PENDING_CREATE',
+            },
           ],
         ],
       ])('refuses a commit with a group of %s before writing any group', async (_case, bad) => {
@@ -902,8 +1219,8 @@ export function describePoolStoreContract(
         await store.create(rec('READY', { id: 'r1', preservation: undefined }));
 
         // Act + Assess
-        expect(await store.listByState('READY', { limit: 0 })).toEqual([]);
-        expect(await store.listByState('READY', { limit: -2 })).toEqual([]);
+        expect(await store.listByState('default', 'READY', { limit: 0 })).toEqual([]);
+        expect(await store.listByState('default', 'READY', { limit: -2 })).toEqual([]);
         expect(await store.listPreservedQueue({ limit: -1 })).toEqual([]);
       });
     });

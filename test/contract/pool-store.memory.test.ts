@@ -4,5 +4,6 @@ import { describePoolStoreContract } from './pool-store-contract.ts';
 describePoolStoreContract('in memory', async () => ({
   fresh: async () => new MemoryPoolStore(),
   propertyRuns: 100,
+  dropBehindCounters: async (store, id) => (store as MemoryPoolStore).dropBehindCounters(id),
   cleanup: async () => {},
 }));

@@ -63,7 +63,7 @@ describe('DynamoDB cloud state', () => {
       { key: 'server/a', value: { id: 'a' }, version: 1 },
     ]);
     expect(await pool.get('a')).toStrictEqual(record);
-    expect(await pool.countByState(['READY'])).toStrictEqual({ '*': { READY: 1 } });
+    expect((await pool.getPoolState()).counts).toStrictEqual({ default: { '*': { READY: 1 } } });
   });
 });
 

@@ -182,16 +182,17 @@ describe('planner handler', () => {
 
     const { result, lines } = await captureStdout(() => handler(event, context()));
 
+    // Two creates, the first sweep, and the zone's fleet noted current (no task).
     expect(result).toMatchObject({
       status: 'applied',
-      decisions: 3,
-      applied: 3,
+      decisions: 4,
+      applied: 4,
       tasksSent: 3,
       spareReady: 0,
       spareTarget: 2,
     });
     const store = new DynamoDbPoolStore({ client: dynamo.client, tableName: table });
-    expect((await store.listByState('PENDING_CREATE')).length).toBe(2);
+    expect((await store.listByState('default', 'PENDING_CREATE')).length).toBe(2);
     expect(lines).toContainEqual(
       expect.objectContaining({
         level: 'INFO',
@@ -218,7 +219,7 @@ describe('planner handler', () => {
   it('fails the invocation when the store fails, so that alarms fire', async () => {
     const { env } = await environment();
     const runtime = runtimeFromEnv(env);
-    runtime.store.countByState = async () => {
+    runtime.store.getPoolState = async () => {
       throw new Error('DynamoDB is down');
     };
     const handler = plannerHandler(runtime);

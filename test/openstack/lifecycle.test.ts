@@ -9,8 +9,9 @@ import { UnauthorizedError } from '../../lib/domain/errors.ts';
 import { nodeTransport, type Transport } from '../../lib/drivers/openstack/http.ts';
 import { clearTokenCache } from '../../lib/drivers/openstack/keystone.ts';
 import type { OpenStackDriver } from '../../lib/drivers/openstack/openstack-driver.ts';
-import { amphoraTag } from '../../lib/ports/amphora-driver.ts';
+import { amphoraTag, poolTag } from '../../lib/ports/amphora-driver.ts';
 import { notFound } from '../contract/driver-contract.ts';
+import { bootRequest } from '../support/boot.ts';
 import {
   appCredentialFrom,
   eventually,
@@ -19,6 +20,7 @@ import {
   passwordFrom,
   RawCloud,
   realDriver,
+  realSpec,
   runTag,
 } from './support.ts';
 
@@ -60,23 +62,21 @@ describe('openstack driver lifecycle on the loopback OpenStack', () => {
 
   it('boots with every option, lists, unplugs, snapshots, stops and deletes an amphora', async () => {
     // Prepare
-    const driver = realDriver({
-      env,
-      ownershipTag: tag,
-      config: {
-        image_id: undefined,
-        image_tag: env.image_tag,
-        security_group_ids: [defaultSecurityGroup],
-        key_name: env.key_name,
-        config_drive: true,
-        user_data: '#cloud-config\nhostname: amphora\n',
-        server_group_id: groupId,
-      },
-    });
+    const driver = realDriver({ env, ownershipTag: tag });
     const amphoraId = randomUUID();
+    const base = await driver.resolveImage({ tag: env.image_tag });
+    expect(base.id).toBe(env.image_id);
+    const spec = realSpec(env, {
+      imageId: base.id,
+      securityGroupIds: [defaultSecurityGroup],
+      keyName: env.key_name,
+      configDrive: true,
+      userData: '#cloud-config\nhostname: amphora\n',
+      serverGroupId: groupId,
+    });
 
     // Act + Assess: boot to ACTIVE
-    const created = await driver.createServer({ amphoraId, zone: 'nova' });
+    const created = await driver.createServer(bootRequest(amphoraId, 'nova', spec, 'large'));
     expect(created).toMatchObject({ name: serverName(amphoraId), amphoraId, status: 'BUILD' });
     const active = await eventually(async () => {
       const s = await driver.getServer(created.id);
@@ -89,8 +89,10 @@ describe('openstack driver lifecycle on the loopback OpenStack', () => {
     // the boot options reached Nova
     const server = await raw.server(created.id);
     expect(server.image.id).toBe(env.image_id);
-    expect(server.tags).toEqual(expect.arrayContaining([tag, amphoraTag(amphoraId)]));
-    expect(server.metadata).toEqual({ amphora_id: amphoraId, managed_by: tag });
+    expect(server.tags).toEqual(
+      expect.arrayContaining([tag, amphoraTag(amphoraId), poolTag('large')]),
+    );
+    expect(server.metadata).toEqual({ amphora_id: amphoraId, pool: 'large', managed_by: tag });
     expect(server.key_name).toBe(env.key_name);
     expect(server.config_drive).toBe('True');
     expect(server.security_groups.map((g: { name: string }) => g.name)).toContain('default');
@@ -151,8 +153,10 @@ describe('openstack driver lifecycle on the loopback OpenStack', () => {
   });
 
   it("reports a server that cannot be scheduled as ERROR with Nova's fault", async () => {
-    const driver = realDriver({ env, ownershipTag: tag, config: { flavor_id: HUGE_FLAVOR } });
-    const { id } = await driver.createServer({ amphoraId: randomUUID(), zone: '*' });
+    const driver = realDriver({ env, ownershipTag: tag });
+    const { id } = await driver.createServer(
+      bootRequest(randomUUID(), '*', realSpec(env, { flavorId: HUGE_FLAVOR })),
+    );
     const server = await eventually(async () => {
       const s = await driver.getServer(id);
       return s.status === 'BUILD' ? undefined : s;

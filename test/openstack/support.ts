@@ -12,6 +12,7 @@ import {
   type OpenStackConfig,
   OpenStackDriver,
 } from '../../lib/drivers/openstack/openstack-driver.ts';
+import type { BootSpec } from '../../lib/ports/amphora-driver.ts';
 import type { Logger } from '../../lib/ports/telemetry.ts';
 import type { DriverHarness } from '../contract/driver-contract.ts';
 
@@ -86,17 +87,19 @@ export function runTag(prefix = 'osci-test'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-/** The `openstack` section for the loopback cloud. */
+/** The connection to the loopback cloud. */
 export function realConfig(env: OsciEnv, patch: Partial<OpenStackConfig> = {}): OpenStackConfig {
+  return { interface: 'public', region_name: env.region, request_timeout: 60, ...patch };
+}
+
+/** What the loopback cloud's servers boot with. */
+export function realSpec(env: OsciEnv, patch: Partial<BootSpec> = {}): BootSpec {
   return {
-    interface: 'public',
-    region_name: env.region,
-    image_id: env.image_id,
-    flavor_id: env.flavor_id,
-    network_ids: [env.network_id],
-    security_group_ids: [],
-    config_drive: false,
-    request_timeout: 60,
+    imageId: env.image_id,
+    flavorId: env.flavor_id,
+    networkIds: [env.network_id],
+    securityGroupIds: [],
+    configDrive: false,
     ...patch,
   };
 }
@@ -211,6 +214,36 @@ export class RawCloud {
     if (res.status !== 204) throw new Error(`revoke failed: HTTP ${res.status}`);
   }
 
+  /**
+   * Publishes a small raw image carrying `tag` (and `managed_by`, so that purge removes it) and
+   * waits until Glance has it active; returns its id.
+   */
+  async publishImage(tag: string, managedBy: string): Promise<string> {
+    // Glance's created_at counts whole seconds: a second apart, the newest is unambiguous.
+    await new Promise((r) => setTimeout(r, 1_100));
+    const created = await this.call('image', 'POST', '/images', {
+      name: `${tag}-${randomBytes(3).toString('hex')}`,
+      disk_format: 'raw',
+      container_format: 'bare',
+      tags: [tag],
+      managed_by: managedBy,
+    });
+    if (created.status !== 201) throw new Error(`image create failed: HTTP ${created.status}`);
+    const id = created.body.id as string;
+    this.token ??= await this.issueToken();
+    const upload = await fetch(`${ENDPOINTS.image}/images/${id}/file`, {
+      method: 'PUT',
+      headers: { 'x-auth-token': this.token, 'content-type': 'application/octet-stream' },
+      body: Buffer.from('amphora image for tests\n'),
+    });
+    if (upload.status !== 204) throw new Error(`image upload failed: HTTP ${upload.status}`);
+    await eventually(async () => {
+      const r = await this.call('image', 'GET', `/images/${id}`);
+      return r.body?.status === 'active' ? true : undefined;
+    }, `image ${id} active`);
+    return id;
+  }
+
   /** Ports whose device is the server, straight from Neutron. */
   async portCount(serverId: string): Promise<number> {
     const r = await this.call('network', 'GET', `/ports?device_id=${encodeURIComponent(serverId)}`);
@@ -261,6 +294,8 @@ export function realHarness(): DriverHarness {
     driver: realDriver({ env, ownershipTag: tag }),
     eventually: (probe, what) => eventually(probe, what),
     portCount: (serverId) => raw.portCount(serverId),
+    spec: realSpec(env),
+    publishImage: (imageTag) => raw.publishImage(imageTag, tag),
     cleanup: () => raw.purge(tag),
   };
 }

@@ -3,13 +3,13 @@
  * Local, the SQS task queue and consumer on fauxqs. Domain time stays on the world's manual
  * clock; SQS delays and visibility run in real time, kept short by the run's configuration.
  */
-import { DeleteItemCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDbCloudState } from '../../lib/adapters/dynamodb/dynamodb-cloud-state.ts';
 import { DynamoDbPoolStore } from '../../lib/adapters/dynamodb/dynamodb-pool-store.ts';
-import { ATTR, recordFromItem, recordKey } from '../../lib/adapters/dynamodb/items.ts';
+import { ATTR, recordFromItem } from '../../lib/adapters/dynamodb/items.ts';
 import { SqsTaskConsumer } from '../../lib/adapters/sqs/sqs-task-consumer.ts';
 import { SqsTaskQueue } from '../../lib/adapters/sqs/sqs-task-queue.ts';
-import { type AmphoraRecord, expiryTime } from '../../lib/domain/amphora.ts';
+import type { AmphoraRecord } from '../../lib/domain/amphora.ts';
 import type { TaskQueue } from '../../lib/ports/task-queue.ts';
 import { countCommands, type TestDynamo, type TestSqs, WRITE_COMMANDS } from './aws.ts';
 import type { Backend } from './world.ts';
@@ -71,22 +71,7 @@ export async function emulatorBackend(
     }),
     cloud: new DynamoDbCloudState({ client: dynamo.client, tableName }),
     records,
-    // DynamoDB Local's TTL deletion runs when it likes; this applies the same rule on demand.
-    async purgeExpired(now, ageMs) {
-      const purged: string[] = [];
-      for (const r of await records()) {
-        if (r.state === 'DELETED' && expiryTime(r, ageMs) <= now) {
-          await dynamo.client.send(
-            new DeleteItemCommand({
-              TableName: tableName,
-              Key: recordKey(r.id),
-            }),
-          );
-          purged.push(r.id);
-        }
-      }
-      return purged;
-    },
+    counts: async () => (await store.getPoolState()).counts,
     writes: () => WRITE_COMMANDS.reduce((n, c) => n + writes.count(c), 0),
     sent: () => sent,
     deadLettered: () => deadLettered,

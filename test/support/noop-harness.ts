@@ -9,6 +9,7 @@ import {
 } from '../../lib/drivers/noop/noop-driver.ts';
 import type { CloudStateStore } from '../../lib/ports/cloud-state.ts';
 import type { DriverHarness } from '../contract/driver-contract.ts';
+import { EMPTY_SPEC } from './boot.ts';
 
 /** Builds a noop driver whose simulated time moves only when `eventually` polls. */
 export function noopHarness(
@@ -31,6 +32,12 @@ export function noopHarness(
       throw new Error(`timed out waiting for ${what}`);
     },
     portCount: (serverId) => control.portCount(serverId),
+    spec: EMPTY_SPEC,
+    publishImage: async (tag) => {
+      // Images published a moment apart, as in a real catalogue.
+      clock.advance(1_000);
+      return control.publishImage({ tags: [tag] }, clock.now());
+    },
     cleanup: async () => {},
   };
 }

@@ -7,8 +7,14 @@ import {
   oldestFirst,
   type PendingTask,
 } from '../../lib/domain/amphora.ts';
-import { type PlannerInput, plan, readPlan } from '../../lib/domain/planner.ts';
-import { type PoolMeta, tallyByZoneAndState, type ZoneStateCounts } from '../../lib/domain/pool.ts';
+import { launchNow, type PlannerInput, plan, readPlan } from '../../lib/domain/planner.ts';
+import {
+  freshZoneStats,
+  type PoolCounts,
+  type PoolState,
+  tally,
+  withoutZeros,
+} from '../../lib/domain/pool.ts';
 
 /** A fixed "now" for pure tests. */
 export const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
@@ -28,6 +34,7 @@ export function rec(
   const id = rest.id ?? `amp-${String(serial).padStart(4, '0')}`;
   const base: AmphoraRecord = {
     id,
+    pool: 'default',
     zone: '*',
     state,
     version: 3,
@@ -73,53 +80,84 @@ export function rec(
   return { ...base, ...byState[state], ...rest } as AmphoraRecord;
 }
 
-/** Counts of records by zone and state, as the store would return them. */
-export function countsOf(records: readonly AmphoraRecord[]): ZoneStateCounts {
-  return tallyByZoneAndState(records);
+/** Counts of records by pool, zone and state, as the counters hold them. */
+export function countsOf(records: readonly AmphoraRecord[]): PoolCounts {
+  return withoutZeros(tally(records));
 }
+
+/** Pool state beyond the counters, as tests set it up. */
+export type MetaInput = Partial<Omit<PoolState, 'counts'>>;
 
 /** A test configuration: parsed, with defaults, overridden by `raw`. */
 export function config(raw: Record<string, unknown> = {}) {
   return parseConfig(raw);
 }
 
+/** Zone statistics saying that every zone's spares have the pool's current launch. */
+export function currentFleets(cfg: ReturnType<typeof config>, images: PoolState['images'] = []) {
+  const state: PoolState = { counts: {}, zones: [], images };
+  return cfg.pools.flatMap((p) =>
+    p.zones.flatMap((z) => {
+      const launch = launchNow(p, z.name, state);
+      return launch ? [{ ...freshZoneStats(p.name, z.name), fleet: launch }] : [];
+    }),
+  );
+}
+
 /**
- * The planner input a cycle would build from `records` in the store: counts of everything, then
- * only the lists that readPlan asks for (so tests exercise readPlan too).
+ * The planner input a cycle would build from `records` in the store: the counters, then only
+ * the lists that readPlan asks for (so tests exercise readPlan too).
  */
 export function snapshot(
   records: readonly AmphoraRecord[],
   options: {
     config?: ReturnType<typeof config>;
     now?: number;
-    meta?: PoolMeta;
+    meta?: MetaInput;
     leaseToken?: number;
   } = {},
 ): PlannerInput {
   const cfg = options.config ?? config();
-  const counts = countsOf(records);
-  const rp = readPlan(cfg, counts);
-  const listed = records.filter((r) => rp.states.includes(r.state));
-  const ready = rp.readyOldest.flatMap(({ zone, limit }) =>
+  const now = options.now ?? NOW;
+  const state: PoolState = {
+    counts: countsOf(records),
+    // Unless a test sets the zones' state, every zone's fleet is known to be current.
+    zones: options.meta?.zones ?? currentFleets(cfg),
+    images: options.meta?.images ?? [],
+    ...(options.meta
+      ? options.meta.lastSweepAt !== undefined
+        ? { lastSweepAt: options.meta.lastSweepAt }
+        : {}
+      : { lastSweepAt: now - 60 * SECOND }),
+  };
+  const rp = readPlan(cfg, state);
+  const listed = rp.lists.flatMap((l) =>
     records
-      .filter((r) => r.state === 'READY' && r.zone === zone)
+      .filter(
+        (r) =>
+          r.pool === l.pool && r.state === l.state && (l.zone === undefined || r.zone === l.zone),
+      )
       .sort(oldestFirst)
-      .slice(0, limit),
+      .slice(0, l.limit ?? Number.POSITIVE_INFINITY),
   );
   const queue = rp.preservedQueue
     ? records
         .filter((r) => r.state === 'PRESERVING' || r.state === 'PRESERVED')
         .sort((a, b) => (a.preservation!.seq < b.preservation!.seq ? -1 : 1))
     : [];
+  const expired = records
+    .filter((r) => r.state === 'DELETED' && r.expiresAt !== undefined && r.expiresAt <= now)
+    .sort((a, b) => a.expiresAt! - b.expiresAt!)
+    .slice(0, rp.expired);
   let id = 0;
   return {
-    config: cfg,
-    now: options.now ?? NOW,
+    settings: cfg,
+    now,
     leaseToken: options.leaseToken ?? 7,
-    counts,
-    records: [...listed, ...ready],
+    state,
+    records: listed,
     preservedQueue: queue,
-    meta: options.meta ?? { zones: [], lastSweepAt: NOW - 60 * SECOND },
+    expired,
     newId: () => `new-${String(++id).padStart(3, '0')}`,
   };
 }
@@ -132,23 +170,47 @@ export function planOf(
   return plan(snapshot(records, options));
 }
 
-/** The records as they stand after every write of a plan was applied. */
+/** The records and pool state as they stand after every write of a plan was applied. */
 export function applyPlan(
   records: readonly AmphoraRecord[],
   p: ReturnType<typeof plan>,
-  meta: PoolMeta,
-): { records: AmphoraRecord[]; meta: PoolMeta } {
+  meta: MetaInput,
+): { records: AmphoraRecord[]; meta: MetaInput } {
   const byId = new Map(records.map((r) => [r.id, r]));
   let lastSweepAt = meta.lastSweepAt;
+  const images = [...(meta.images ?? [])];
+  const zones = [...(meta.zones ?? [])];
   for (const d of p.decisions) {
     for (const w of d.writes) {
-      if (w.kind === 'sweep-issued') lastSweepAt = w.at;
-      else byId.set(w.record.id, w.record);
+      switch (w.kind) {
+        case 'sweep-issued':
+          lastSweepAt = w.at;
+          break;
+        case 'image-resolve-issued': {
+          const i = images.findIndex((x) => x.pool === w.pool);
+          const next = { ...(images[i] ?? { pool: w.pool }), issuedAt: w.at };
+          if (i >= 0) images[i] = next;
+          else images.push(next);
+          break;
+        }
+        case 'fleet-current': {
+          const i = zones.findIndex((z) => z.pool === w.pool && z.zone === w.zone);
+          const next = { ...(zones[i] ?? freshZoneStats(w.pool, w.zone)), fleet: w.launch };
+          if (i >= 0) zones[i] = next;
+          else zones.push(next);
+          break;
+        }
+        case 'purge':
+          byId.delete(w.record.id);
+          break;
+        default:
+          byId.set(w.record.id, w.record);
+      }
     }
   }
   return {
     records: [...byId.values()],
-    meta: { ...meta, ...(lastSweepAt !== undefined ? { lastSweepAt } : {}) },
+    meta: { ...meta, images, zones, ...(lastSweepAt !== undefined ? { lastSweepAt } : {}) },
   };
 }
 

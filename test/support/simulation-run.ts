@@ -34,7 +34,8 @@ export type Action =
       times?: number;
       probability?: number;
     }
-  | { kind: 'plantOrphan' };
+  | { kind: 'plantOrphan' }
+  | { kind: 'publishImage' };
 
 export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 6, arbitrary: fc.constant({ kind: 'cycle' as const }) },
@@ -81,12 +82,26 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       ),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'plantOrphan' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'publishImage' as const }) },
 );
+
+const poolArb = (name: string) =>
+  fc.record(
+    {
+      name: fc.constant(name),
+      spare_amphora_pool_size: fc.integer({ min: 0, max: 4 }),
+      availability_zones: fc.constantFrom([], ['az1'], ['az1', 'az2']),
+      maximum_deploying_amphora_count: fc.integer({ min: 1, max: 3 }),
+      maximum_preserved_amphora_count: fc.integer({ min: 0, max: 2 }),
+      rotation_budget: fc.integer({ min: 1, max: 2 }),
+      openstack: fc.constantFrom({}, { image_tag: `${name}-image` }),
+    },
+    { requiredKeys: ['name', 'spare_amphora_pool_size', 'availability_zones', 'openstack'] },
+  );
 
 export const configArb = fc
   .record({
-    spare_amphora_pool_size: fc.integer({ min: 0, max: 5 }),
-    availability_zones: fc.constantFrom([], ['az1'], ['az1', 'az2']),
+    pools: fc.oneof(fc.tuple(poolArb('default')), fc.tuple(poolArb('small'), poolArb('large'))),
     maximum_deploying_amphora_count: fc.integer({ min: 1, max: 4 }),
     maximum_preserved_amphora_count: fc.integer({ min: 0, max: 3 }),
     preservation_scheme: fc.constantFrom('keep', 'cycle'),
@@ -102,7 +117,28 @@ export const configArb = fc
   })
   .map(({ sweepEvery, ...c }) => ({
     ...c,
+    // Per-pool caps sit under the global ones.
+    pools: c.pools.map((p) => ({
+      ...p,
+      ...(p.maximum_deploying_amphora_count !== undefined
+        ? {
+            maximum_deploying_amphora_count: Math.min(
+              p.maximum_deploying_amphora_count,
+              c.maximum_deploying_amphora_count,
+            ),
+          }
+        : {}),
+      ...(p.maximum_preserved_amphora_count !== undefined
+        ? {
+            maximum_preserved_amphora_count: Math.min(
+              p.maximum_preserved_amphora_count,
+              c.maximum_preserved_amphora_count,
+            ),
+          }
+        : {}),
+    })),
     orphan_sweep_interval: c.housekeeping_interval * sweepEvery,
+    image_refresh_interval: c.housekeeping_interval * sweepEvery * 3,
   }));
 
 export const worldArb = fc.record({
@@ -150,8 +186,13 @@ export async function apply(world: World, action: Action): Promise<void> {
     }
     case 'elapse':
       return world.elapse(action.seconds * 1000);
-    case 'claim':
-      await claimSpare(ops);
+    case 'claim': {
+      const pool = pick(world, world.config.pools)!.name;
+      await claimSpare(ops, { pool });
+      return;
+    }
+    case 'publishImage':
+      await world.publishImages();
       return;
     case 'handBack': {
       const r = pick(
@@ -205,6 +246,8 @@ export interface RunStats {
   preserved: number;
   orphansRemoved: number;
   driverErrors: number;
+  /** Spares replaced because their pool's image changed. */
+  rotated: number;
 }
 
 /** Plays `actions`, stops the faults, then checks convergence, leaks and the steady state. */
@@ -213,6 +256,8 @@ export async function runHistory(
   options: { bootSeconds: number },
   actions: readonly Action[],
 ): Promise<RunStats> {
+  // The pools' first images, for those that boot by tag.
+  await world.publishImages();
   // Fault phase.
   for (const action of actions) {
     await apply(world, action);
@@ -223,15 +268,32 @@ export async function runHistory(
   world.setBoot({ bootSeconds: options.bootSeconds, bootFailureRate: 0 });
   const c = world.config;
   const settleMs =
-    c.task_timeout + c.planner_lease_ttl + 900 + c.boot_timeout + c.create_backoff_max + 300;
-  const zones = Math.max(1, c.availability_zones.length);
+    c.task_timeout +
+    c.planner_lease_ttl +
+    900 +
+    c.boot_timeout +
+    c.create_backoff_max +
+    c.image_refresh_interval +
+    300;
+  const spares = c.pools.reduce((n, p) => n + p.spare_amphora_pool_size * p.zones.length, 0);
+  const slowestPool = Math.max(
+    ...c.pools.map((p) =>
+      Math.ceil(
+        ((p.spare_amphora_pool_size + p.rotation_budget) * p.zones.length) /
+          (p.maximum_deploying_amphora_count ?? c.maximum_deploying_amphora_count),
+      ),
+    ),
+  );
   const bound =
     Math.ceil((settleMs * 1000) / (c.housekeeping_interval * 1000)) +
-    Math.ceil((c.spare_amphora_pool_size * zones) / c.maximum_deploying_amphora_count) +
+    Math.ceil(spares / c.maximum_deploying_amphora_count) +
+    2 * slowestPool +
     Math.ceil(Math.log2(c.maximum_deploying_amphora_count + 1)) +
     5;
   let cycles = 0;
-  while (!((await world.atTarget()) && (await quiet(world))) && cycles < bound) {
+  const converged = async () =>
+    (await world.atTarget()) && (await quiet(world)) && (await world.fleetCurrent());
+  while (!(await converged()) && cycles < bound) {
     await world.cycle();
     cycles += 1;
   }
@@ -239,29 +301,36 @@ export async function runHistory(
   expect({
     atTarget: await world.atTarget(),
     quiet: await quiet(world),
+    fleetCurrent: await world.fleetCurrent(),
     cycles,
     bound,
   }).toMatchObject({
     atTarget: true,
     quiet: true,
+    fleetCurrent: true,
   });
   // Two sweeps past the grace period remove every orphan: nothing leaks.
   const sweepCycles =
     Math.ceil((c.orphan_grace_period + 2 * c.orphan_sweep_interval) / c.housekeeping_interval) + 2;
   for (let i = 0; i < sweepCycles; i++) await world.cycle();
   expect(await world.leaks()).toEqual({ unaccounted: [], missing: [] });
+  await world.checkCountersQuiet('after convergence');
+  expect(world.violations).toEqual([]);
   // Steady state: a cycle with no sweep due writes nothing but the lease and sends nothing.
   let measured = 0;
-  for (let i = 0; i < c.orphan_sweep_interval / c.housekeeping_interval + 1; i++) {
+  for (let i = 0; i < c.image_refresh_interval / c.housekeeping_interval + 1; i++) {
     const before = {
       writes: world.backend.writes(),
       sent: world.backend.sent(),
       driver: world.driverCalls,
     };
     const report = await world.planner();
+    // Sweeps and image refreshes have their own cadence; every other cycle must be quiet.
     const sweeping =
       report?.status === 'applied' &&
-      report.plan.decisions.some((d) => d.reasons.includes('SWEEP_DUE'));
+      report.plan.decisions.some(
+        (d) => d.reasons.includes('SWEEP_DUE') || d.reasons.includes('RESOLVE_IMAGE'),
+      );
     await world.elapse(c.housekeeping_interval * 1000);
     if (sweeping) continue;
     measured += 1;
@@ -285,6 +354,7 @@ export async function runHistory(
     preserved: all.filter((r) => r.history.some((h) => h.to === 'PRESERVED')).length,
     orphansRemoved: world.orphansRemoved,
     driverErrors: world.driverErrors,
+    rotated: all.filter((r) => r.history.some((h) => h.reason === 'ROTATE_STALE_LAUNCH')).length,
   };
 }
 

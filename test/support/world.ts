@@ -11,7 +11,7 @@ import { MemoryTaskQueue, memorySource } from '../../lib/adapters/memory/memory-
 import { consumeBatch } from '../../lib/app/consume-messages.ts';
 import type { ExecutorDeps } from '../../lib/app/execute-task.ts';
 import { type PlannerDeps, runPlannerCycle } from '../../lib/app/run-planner-cycle.ts';
-import { type HousekeeperConfig, parseConfig, poolZones } from '../../lib/config/schema.ts';
+import { type HousekeeperConfig, parseConfig } from '../../lib/config/schema.ts';
 import {
   type AmphoraRecord,
   DEPLOYING_STATES,
@@ -19,6 +19,7 @@ import {
   PRESERVED_STATES,
 } from '../../lib/domain/amphora.ts';
 import { LeaseLostError } from '../../lib/domain/errors.ts';
+import { type PoolCounts, tally, withoutZeros } from '../../lib/domain/pool.ts';
 import { NoopCloudControl, NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
 import { seededIds, seededRandom } from '../../lib/local/random.ts';
 import type { AmphoraDriver } from '../../lib/ports/amphora-driver.ts';
@@ -85,6 +86,18 @@ function instrument<T extends object>(
   });
 }
 
+/** Counts with pools, zones and states in a stable order, for comparison. */
+function sortedCounts(counts: PoolCounts): unknown {
+  return Object.keys(counts)
+    .sort()
+    .map((pool) => [
+      pool,
+      Object.keys(counts[pool]!)
+        .sort()
+        .map((zone) => [zone, Object.entries(counts[pool]![zone]!).sort()]),
+    ]);
+}
+
 /** A violated invariant, with when it was seen. */
 export interface Violation {
   readonly at: string;
@@ -100,7 +113,7 @@ export interface WorldOptions {
   readonly visibilityTimeoutSeconds?: number;
 }
 
-const WRITES = new Set(['create', 'update', 'commit', 'recordCreateOutcome']);
+const WRITES = new Set(['create', 'update', 'commit', 'recordImage']);
 
 /** Wraps a hook so that it also sees failed calls. */
 type ErrorHook = (method: string, error: unknown) => void;
@@ -116,8 +129,13 @@ export interface Backend {
   readonly cloud: CloudStateStore;
   /** Every amphora record, read around the ports (for invariant checks). */
   records(): Promise<AmphoraRecord[]>;
-  /** DynamoDB TTL's stand-in: drops DELETED records past their expiry; returns their ids. */
-  purgeExpired(now: number, expiryAgeMs: number): Promise<string[]>;
+  /** The store's counters (read around the ports' instrumentation). */
+  counts(): Promise<PoolCounts>;
+  /**
+   * The records and the counters at one instant, when the backend can read both atomically (in
+   * memory it can; over DynamoDB the counters are compared at quiet points instead).
+   */
+  atomicSnapshot?(): { records: AmphoraRecord[]; counts: PoolCounts };
   /** Store write requests so far (records, lease, pool statistics, marks). */
   writes(): number;
   /** Tasks sent and messages dead-lettered so far. */
@@ -150,7 +168,8 @@ export function memoryBackend(
     source: memorySource(queue),
     cloud: new MemoryCloudState(),
     records: async () => store.all(),
-    purgeExpired: async (now, age) => store.purgeExpired(now, age),
+    counts: async () => (await store.getPoolState()).counts,
+    atomicSnapshot: () => ({ records: store.all(), counts: store.countsNow() }),
     writes: () => store.calls.recordWrites + store.calls.metaWrites + store.calls.leaseWrites,
     sent: () => queue.sent.length,
     deadLettered: () => queue.deadLetters.length,
@@ -347,7 +366,6 @@ export class World {
         Math.max(this.clock.now() + 1, Math.min(next ?? end, this.clock.now() + stepMs)),
       );
       this.clock.set(to);
-      await this.purge();
     }
     await this.drain();
   }
@@ -358,21 +376,12 @@ export class World {
     await this.elapse(this.config.housekeeping_interval * 1000);
   }
 
-  /** DynamoDB TTL: drop DELETED records past their expiry. */
-  async purge(): Promise<void> {
-    for (const id of await this.backend.purgeExpired(
-      this.clock.now(),
-      this.config.amphora_expiry_age * 1000,
-    )) {
-      this.purged.add(id);
-    }
-  }
-
   // -- invariants --------------------------------------------------------------------------------
 
   /** Checks the invariants that must hold at every instant. */
   async checkInstant(at: string): Promise<void> {
     const records = await this.backend.records();
+    const previous = this.records;
     this.records = records;
     const deploying = records.filter((r) => DEPLOYING_STATES.includes(r.state)).length;
     if (deploying > this.config.maximum_deploying_amphora_count) {
@@ -391,10 +400,21 @@ export class World {
     const ids = new Set(records.map((r) => r.id));
     for (const r of records) this.everCreated.add(r.id);
     for (const id of this.everCreated) {
-      if (!ids.has(id) && !this.purged.has(id)) {
+      if (ids.has(id) || this.purged.has(id)) continue;
+      // Only a DELETED record past its expiry may go: the planner's purge.
+      const last = previous.find((r) => r.id === id);
+      if (
+        last?.state === 'DELETED' &&
+        last.expiresAt !== undefined &&
+        last.expiresAt <= this.clock.now()
+      ) {
+        this.purged.add(id);
+      } else {
         this.violations.push({ at, message: `record ${id} was lost` });
       }
     }
+    const snap = this.backend.atomicSnapshot?.();
+    if (snap) this.checkCounters(at, snap.counts, snap.records);
     // Strict FIFO eviction: whatever left the preserved queue by eviction was its oldest entry.
     const now = new Map(preserved.map((r) => [r.id, r]));
     const queueBefore = this.lastPreservedQueue;
@@ -408,8 +428,15 @@ export class World {
     });
     for (const evicted of leftByEviction) {
       this.evictions.push(evicted.id);
+      // With per-pool caps an eviction may be the oldest of its own pool only.
+      const perPool = this.config.pools.some(
+        (p) => p.maximum_preserved_amphora_count !== undefined,
+      );
       const older = queueBefore.filter(
-        (r) => now.has(r.id) && r.preservation!.seq < evicted.preservation!.seq,
+        (r) =>
+          now.has(r.id) &&
+          r.preservation!.seq < evicted.preservation!.seq &&
+          (!perPool || r.pool === evicted.pool),
       );
       if (older.length > 0) {
         this.violations.push({
@@ -419,6 +446,22 @@ export class World {
       }
     }
     this.lastPreservedQueue = preserved;
+  }
+
+  /** Records a violation if the counters differ from a full recount of `records`. */
+  checkCounters(at: string, counts: PoolCounts, records: readonly AmphoraRecord[]): void {
+    const recount = withoutZeros(tally(records));
+    if (JSON.stringify(sortedCounts(counts)) !== JSON.stringify(sortedCounts(recount))) {
+      this.violations.push({
+        at,
+        message: `counters ${JSON.stringify(counts)} differ from a recount ${JSON.stringify(recount)}`,
+      });
+    }
+  }
+
+  /** Compares the counters with a recount at a quiet instant (no process running). */
+  async checkCountersQuiet(at: string): Promise<void> {
+    this.checkCounters(at, await this.backend.counts(), await this.backend.records());
   }
 
   /** Servers in the simulated cloud that no live record accounts for, and records whose server is missing. */
@@ -432,20 +475,47 @@ export class World {
     };
   }
 
-  /** READY amphorae per configured zone. */
+  /** READY amphorae per configured pool zone (`pool/zone`). */
   async readyByZone(): Promise<Map<string, number>> {
-    const ready = new Map(poolZones(this.config).map((z) => [z, 0]));
+    const ready = new Map<string, number>();
+    for (const p of this.config.pools) for (const z of p.zones) ready.set(`${p.name}/${z.name}`, 0);
     for (const r of await this.backend.records()) {
-      if (r.state === 'READY' && ready.has(r.zone)) ready.set(r.zone, ready.get(r.zone)! + 1);
+      const k = `${r.pool}/${r.zone}`;
+      if (r.state === 'READY' && ready.has(k)) ready.set(k, ready.get(k)! + 1);
     }
     return ready;
   }
 
-  /** Whether every configured zone holds exactly the target of READY spares. */
+  /** Whether every configured pool zone holds exactly its target of READY spares. */
   async atTarget(): Promise<boolean> {
-    return [...(await this.readyByZone()).values()].every(
-      (n) => n === this.config.spare_amphora_pool_size,
+    const ready = await this.readyByZone();
+    return this.config.pools.every((p) =>
+      p.zones.every((z) => ready.get(`${p.name}/${z.name}`) === p.spare_amphora_pool_size),
     );
+  }
+
+  /** Whether every READY spare of a pool that boots by tag was booted from its newest image. */
+  async fleetCurrent(): Promise<boolean> {
+    const records = await this.backend.records();
+    for (const p of this.config.pools) {
+      const tag = p.launch.image_tag;
+      if (tag === undefined) continue;
+      const newest = await this.control.newestImage(tag);
+      const stale = records.some(
+        (r) => r.pool === p.name && r.state === 'READY' && r.launch?.imageId !== newest,
+      );
+      if (stale) return false;
+    }
+    return true;
+  }
+
+  /** Publishes a new image for every pool that boots by tag (a new amphora image release). */
+  async publishImages(): Promise<void> {
+    for (const p of this.config.pools) {
+      if (p.launch.image_tag !== undefined) {
+        await this.control.publishImage({ tags: [p.launch.image_tag] }, this.clock.now());
+      }
+    }
   }
 
   /** Every record now. */

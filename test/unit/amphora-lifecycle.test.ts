@@ -14,6 +14,7 @@ import {
   type HistoryEntry,
   isLive,
   newAmphora,
+  normalizeRecord,
   type PendingTask,
   TRANSITIONS,
   transition,
@@ -38,7 +39,10 @@ const TASK: PendingTask = { type: 'CHECK', issuedAt: T0 + MINUTE, reissues: 1, p
 function recordIn(state: AmphoraState, history: HistoryEntry[] = []): AmphoraRecord {
   return deepFreeze({
     id: 'amp-1',
+    pool: 'large',
     zone: 'az1',
+    computeZone: 'nova-1',
+    launch: { imageId: 'img-1', flavorId: 'f-1', digest: '0123abcd' },
     state,
     version: 7,
     createdAt: T0,
@@ -343,8 +347,9 @@ describe('update', () => {
 
 describe('newAmphora', () => {
   it('is a PENDING_CREATE record at version 1 with no history', () => {
-    expect(newAmphora({ id: 'a-1', zone: 'az2', now: T0 })).toStrictEqual({
+    expect(newAmphora({ id: 'a-1', pool: 'small', zone: 'az2', now: T0 })).toStrictEqual({
       id: 'a-1',
+      pool: 'small',
       zone: 'az2',
       state: 'PENDING_CREATE',
       version: 1,
@@ -360,10 +365,36 @@ describe('newAmphora', () => {
     const task: PendingTask = { type: 'CREATE', issuedAt: T0, reissues: 0, polls: 0 };
 
     // Act
-    const record = newAmphora({ id: 'a-1', zone: '*', now: T0, task });
+    const record = newAmphora({ id: 'a-1', pool: 'default', zone: '*', now: T0, task });
 
     // Assess
     expect(record.task).toStrictEqual(task);
+  });
+
+  it('carries the compute zone and the launch the planner chose', () => {
+    const launch = { imageId: 'img-2', flavorId: 'f', digest: 'abcdef01' };
+    const record = newAmphora({
+      id: 'a-1',
+      pool: 'large',
+      zone: 'octavia-a',
+      computeZone: 'nova-a',
+      launch,
+      now: T0,
+    });
+    expect(record).toMatchObject({
+      pool: 'large',
+      zone: 'octavia-a',
+      computeZone: 'nova-a',
+      launch,
+    });
+  });
+});
+
+describe('records written before pools', () => {
+  it('read as the pool default, and keep a pool they have', () => {
+    const { pool: _pool, ...legacy } = newAmphora({ id: 'old', pool: 'x', zone: '*', now: T0 });
+    expect(normalizeRecord(legacy).pool).toBe('default');
+    expect(normalizeRecord({ ...legacy, pool: 'large' }).pool).toBe('large');
   });
 });
 

@@ -51,7 +51,7 @@ describe('configFromEnv sources', () => {
 
     // Assess
     expect(config).toStrictEqual(parseConfig(json));
-    expect(config.spare_amphora_pool_size).toBe(4);
+    expect(config.pools[0]!.spare_amphora_pool_size).toBe(4);
   });
 
   it.each(['', '   ', '\n'])('ignores a blank HOUSEKEEPER_CONFIG (%j)', (blank) => {
@@ -72,7 +72,7 @@ describe('configFromEnv sources', () => {
     const config = configFromEnv(env);
 
     // Assess
-    expect(config.spare_amphora_pool_size).toBe(5);
+    expect(config.pools[0]!.spare_amphora_pool_size).toBe(5);
     expect(config.maximum_deploying_amphora_count).toBe(4);
   });
 
@@ -90,7 +90,7 @@ describe('configFromEnv sources', () => {
     const config = configFromEnv(env);
 
     // Assess
-    expect(config.openstack).toMatchObject({
+    expect(config.pools[0]!.launch).toMatchObject({
       image_id: 'img',
       flavor_id: 'large',
       network_ids: ['n1'],
@@ -110,7 +110,7 @@ describe('configFromEnv sources', () => {
     const config = configFromEnv(env, base);
 
     // Assess
-    expect(config.spare_amphora_pool_size).toBe(1);
+    expect(config.pools[0]!.spare_amphora_pool_size).toBe(1);
     expect(config.boot_timeout).toBe(400);
     expect(config.noop).toStrictEqual({ boot_seconds: 9, boot_failure_rate: 0.5 });
     expect(base).toStrictEqual(snapshot);
@@ -126,23 +126,28 @@ describe('configFromEnv sources', () => {
 describe('configFromEnv coercion', () => {
   it.each<[string, string, (c: ReturnType<typeof configFromEnv>) => unknown, unknown]>([
     ['HOUSEKEEPER_HOUSEKEEPING_INTERVAL', '120', (c) => c.housekeeping_interval, 120],
-    ['HOUSEKEEPER_SPARE_AMPHORA_POOL_SIZE', ' 12 ', (c) => c.spare_amphora_pool_size, 12],
+    ['HOUSEKEEPER_SPARE_AMPHORA_POOL_SIZE', ' 12 ', (c) => c.pools[0]!.spare_amphora_pool_size, 12],
     ['HOUSEKEEPER_NOOP_BOOT_FAILURE_RATE', '0.25', (c) => c.noop.boot_failure_rate, 0.25],
     ['HOUSEKEEPER_NOOP_BOOT_SECONDS', '45', (c) => c.noop.boot_seconds, 45],
-    ['HOUSEKEEPER_OPENSTACK_CONFIG_DRIVE', 'true', (c) => c.openstack.config_drive, true],
-    ['HOUSEKEEPER_OPENSTACK_CONFIG_DRIVE', 'false', (c) => c.openstack.config_drive, false],
-    ['HOUSEKEEPER_AVAILABILITY_ZONES', 'az1,az2', (c) => c.availability_zones, ['az1', 'az2']],
+    ['HOUSEKEEPER_OPENSTACK_CONFIG_DRIVE', 'true', (c) => c.pools[0]!.launch.config_drive, true],
+    ['HOUSEKEEPER_OPENSTACK_CONFIG_DRIVE', 'false', (c) => c.pools[0]!.launch.config_drive, false],
+    [
+      'HOUSEKEEPER_AVAILABILITY_ZONES',
+      'az1,az2',
+      (c) => c.pools[0]!.zones.map((z) => z.name),
+      ['az1', 'az2'],
+    ],
     [
       'HOUSEKEEPER_AVAILABILITY_ZONES',
       ' az1 , az2,, az3 ',
-      (c) => c.availability_zones,
+      (c) => c.pools[0]!.zones.map((z) => z.name),
       ['az1', 'az2', 'az3'],
     ],
-    ['HOUSEKEEPER_AVAILABILITY_ZONES', '', (c) => c.availability_zones, []],
+    ['HOUSEKEEPER_AVAILABILITY_ZONES', '', (c) => c.pools[0]!.zones.map((z) => z.name), ['*']],
     [
       'HOUSEKEEPER_OPENSTACK_SECURITY_GROUP_IDS',
       'sg-1,sg-2',
-      (c) => c.openstack.security_group_ids,
+      (c) => c.pools[0]!.launch.security_group_ids,
       ['sg-1', 'sg-2'],
     ],
     ['HOUSEKEEPER_OWNERSHIP_TAG', 'team-a', (c) => c.ownership_tag, 'team-a'],
@@ -161,7 +166,8 @@ describe('configFromEnv coercion', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 10_000 }), (n) => {
         expect(
-          configFromEnv({ HOUSEKEEPER_SPARE_AMPHORA_POOL_SIZE: String(n) }).spare_amphora_pool_size,
+          configFromEnv({ HOUSEKEEPER_SPARE_AMPHORA_POOL_SIZE: String(n) }).pools[0]!
+            .spare_amphora_pool_size,
         ).toBe(n);
       }),
     );
@@ -362,6 +368,8 @@ describe('envNameOf and optionEnvNames', () => {
     // Prepare
     const expected: string[] = [];
     for (const [key, schema] of Object.entries(configSchema.shape)) {
+      // Pools are lists of objects: JSON only, no variable of their own.
+      if (key === 'pools') continue;
       if (key === 'openstack' || key === 'noop') {
         const inner = (schema as typeof configSchema.shape.openstack).unwrap();
         expected.push(...Object.keys(inner.shape).map((sub) => `${key}.${sub}`));
@@ -378,6 +386,7 @@ describe('envNameOf and optionEnvNames', () => {
     expect(fields).toContain('openstack.network_ids');
     expect(fields).toContain('noop.boot_failure_rate');
     expect(fields).not.toContain('openstack');
+    expect(fields).not.toContain('pools');
   });
 
   it('gives each option its own variable, named by envNameOf', () => {

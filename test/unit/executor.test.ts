@@ -9,6 +9,7 @@ import {
 } from '../../lib/domain/errors.ts';
 import { NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
 import { amphoraTag } from '../../lib/ports/amphora-driver.ts';
+import { bootRequest } from '../support/boot.ts';
 import { executorHarness } from '../support/executor-harness.ts';
 import { rec } from '../support/pool-fixtures.ts';
 
@@ -45,7 +46,7 @@ describe('CREATE', () => {
   it('adopts the server an earlier attempt already booted instead of booting a second', async () => {
     const h = executorHarness();
     const r = await h.given(pendingCreate(h.clock.now()));
-    const earlier = await h.noop.createServer({ amphoraId: r.id, zone: '*' });
+    const earlier = await h.noop.createServer(bootRequest(r.id, '*'));
     h.noop.calls.length = 0;
 
     const report = await h.run(h.taskFor(r));
@@ -74,10 +75,7 @@ describe('CREATE', () => {
           createServer: async (...args: Parameters<typeof d.createServer>) => {
             const server = await d.createServer(...args);
             const r = (await store.get(args[0].amphoraId))!;
-            await store.update(
-              { ...r, state: 'PENDING_DELETE', version: r.version + 1 },
-              r.version,
-            );
+            await store.update({ ...r, state: 'PENDING_DELETE', version: r.version + 1 }, r);
             return server;
           },
         }),
@@ -97,7 +95,7 @@ describe('CREATE', () => {
           createServer: async (...args: Parameters<typeof d.createServer>) => {
             const server = await d.createServer(...args);
             const r = (await store.get(args[0].amphoraId))!;
-            await store.update({ ...r, version: r.version + 1 }, r.version);
+            await store.update({ ...r, version: r.version + 1 }, r);
             return server;
           },
         }),
@@ -111,7 +109,7 @@ describe('CREATE', () => {
 
 describe('CHECK', () => {
   async function booting(h: ReturnType<typeof executorHarness>, polls = 0) {
-    const server = await h.noop.createServer({ amphoraId: 'a-1', zone: 'az1' });
+    const server = await h.noop.createServer(bootRequest('a-1', 'az1'));
     const now = h.clock.now();
     return h.given(
       rec('BOOTING', {
@@ -131,8 +129,14 @@ describe('CHECK', () => {
 
     expect((await h.run(h.taskFor(r))).outcome).toBe('ready');
     expect((await h.record(r.id)).state).toBe('READY');
-    expect((await h.store.getPoolMeta()).zones).toEqual([
-      { zone: 'az1', consecutiveFailures: 0, successesSinceFailure: 1, everFailed: false },
+    expect((await h.store.getPoolState()).zones).toEqual([
+      {
+        pool: 'default',
+        zone: 'az1',
+        consecutiveFailures: 0,
+        successesSinceFailure: 1,
+        everFailed: false,
+      },
     ]);
   });
 
@@ -174,8 +178,8 @@ describe('CHECK', () => {
         bootFailureRate: 1,
       },
     );
-    const bad = await failing.createServer({ amphoraId: r.id, zone: 'az1' });
-    await h.store.update({ ...r, computeId: bad.id, version: r.version + 1 }, r.version);
+    const bad = await failing.createServer(bootRequest(r.id, 'az1'));
+    await h.store.update({ ...r, computeId: bad.id, version: r.version + 1 }, r);
 
     const report = await h.run({ ...h.taskFor(r), version: r.version + 1 });
 
@@ -186,7 +190,7 @@ describe('CHECK', () => {
       code: 'BOOT_FAILED',
       message: 'simulated boot failure (noop driver)',
     });
-    expect((await h.store.getPoolMeta()).zones[0]).toMatchObject({
+    expect((await h.store.getPoolState()).zones[0]).toMatchObject({
       consecutiveFailures: 1,
       everFailed: true,
     });
@@ -217,7 +221,7 @@ describe('CHECK', () => {
 describe('REMOVE', () => {
   it('deletes the server and marks the record DELETED with its purge time', async () => {
     const h = executorHarness({ config: { amphora_expiry_age: 3600 } });
-    const server = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    const server = await h.noop.createServer(bootRequest('a-1', '*'));
     const r = await h.given(
       rec('PENDING_DELETE', {
         id: 'a-1',
@@ -257,7 +261,7 @@ describe('REMOVE', () => {
   it('finds and deletes servers by tag when the record never learned its server id', async () => {
     const h = executorHarness();
     const r = await h.given(rec('PENDING_DELETE', { computeId: undefined }));
-    await h.noop.createServer({ amphoraId: r.id, zone: '*' });
+    await h.noop.createServer(bootRequest(r.id, '*'));
 
     expect((await h.run(h.taskFor(r))).outcome).toBe('removed');
     expect(await h.control.serverIds()).toEqual([]);
@@ -265,7 +269,7 @@ describe('REMOVE', () => {
 
   it('deletes the snapshot images of an amphora preserved by snapshot', async () => {
     const h = executorHarness();
-    const server = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    const server = await h.noop.createServer(bootRequest('a-1', '*'));
     const recorded = await h.noop.snapshot(server.id, { amphoraId: 'a-1' });
     const unrecorded = await h.noop.snapshot(server.id, { amphoraId: 'a-1' });
     const r = await h.given(
@@ -284,7 +288,7 @@ describe('REMOVE', () => {
 
 describe('PRESERVE', () => {
   async function preserving(h: ReturnType<typeof executorHarness>, method: 'unplug' | 'snapshot') {
-    const server = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    const server = await h.noop.createServer(bootRequest('a-1', '*'));
     const now = h.clock.now();
     return h.given(
       rec('PRESERVING', {
@@ -402,9 +406,9 @@ describe('SWEEP', () => {
 
   it('leaves servers alone that a live record owns, or that a creating record may still claim', async () => {
     const h = executorHarness({ config: sweepConfig });
-    const owned = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    const owned = await h.noop.createServer(bootRequest('a-1', '*'));
     await h.given(rec('READY', { id: 'a-1', computeId: owned.id }));
-    await h.noop.createServer({ amphoraId: 'a-2', zone: '*' });
+    await h.noop.createServer(bootRequest('a-2', '*'));
     await h.given(rec('PENDING_CREATE', { id: 'a-2', computeId: undefined }));
 
     await h.run(h.sweepTask());
@@ -414,8 +418,8 @@ describe('SWEEP', () => {
 
   it('treats a second server of one amphora as an orphan', async () => {
     const h = executorHarness({ config: sweepConfig });
-    const kept = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
-    const duplicate = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    const kept = await h.noop.createServer(bootRequest('a-1', '*'));
+    const duplicate = await h.noop.createServer(bootRequest('a-1', '*'));
     await h.given(rec('READY', { id: 'a-1', computeId: kept.id }));
 
     await h.run(h.sweepTask());
@@ -439,7 +443,7 @@ describe('SWEEP', () => {
 
   it('pushes back the purge of a deleted record whose server is seen alive (zombie rule)', async () => {
     const h = executorHarness({ config: { ...sweepConfig, amphora_expiry_age: 3600 } });
-    const zombie = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+    const zombie = await h.noop.createServer(bootRequest('a-1', '*'));
     await h.given(
       rec('DELETED', {
         id: 'a-1',
@@ -502,7 +506,7 @@ describe('failures: one policy for retry versus acknowledge', () => {
       state: 'ERROR',
       failure: { code: 'CREATE_FAILED' },
     });
-    expect((await h.store.getPoolMeta()).zones[0]).toMatchObject({ consecutiveFailures: 1 });
+    expect((await h.store.getPoolState()).zones[0]).toMatchObject({ consecutiveFailures: 1 });
     expect(h.metrics.total('TaskDeadLettered')).toBe(1);
   });
 
@@ -548,7 +552,7 @@ describe('failures: one policy for retry versus acknowledge', () => {
     'retries other driver errors a bounded number of times (delivery %i → %s)',
     async (receiveCount, kind) => {
       const h = failing(new AmphoraDriverError('500 from nova', { status: 500 }), 'getServer');
-      const server = await h.noop.createServer({ amphoraId: 'a-1', zone: '*' });
+      const server = await h.noop.createServer(bootRequest('a-1', '*'));
       const r = await h.given(
         rec('BOOTING', { id: 'a-1', computeId: server.id, bootStartedAt: h.clock.now() }),
       );

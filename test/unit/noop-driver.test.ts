@@ -26,6 +26,7 @@ import {
 import { seededRandom } from '../../lib/local/random.ts';
 import { amphoraTag } from '../../lib/ports/amphora-driver.ts';
 import type { CloudStateStore } from '../../lib/ports/cloud-state.ts';
+import { bootRequest } from '../support/boot.ts';
 
 const TAG = 'amphora-housekeeper';
 const INSTANT: NoopBootBehaviour = { bootSeconds: 0, bootFailureRate: 0 };
@@ -52,13 +53,15 @@ function cloud(state: CloudStateStore = new MemoryCloudState()) {
 function callAny(driver: NoopDriver, operation: NoopOperation): Promise<unknown> {
   switch (operation) {
     case 'createServer':
-      return driver.createServer({ amphoraId: 'amp-x', zone: '*' });
+      return driver.createServer(bootRequest('amp-x', '*'));
     case 'listServers':
       return driver.listServers();
     case 'listImages':
       return driver.listImages({ amphoraId: 'amp-x' });
     case 'snapshot':
       return driver.snapshot('srv-x', { amphoraId: 'amp-x' });
+    case 'resolveImage':
+      return driver.resolveImage({ tag: 'amp-x' });
     default:
       return driver[operation]('srv-x');
   }
@@ -78,7 +81,7 @@ describe('call log', () => {
     const t0 = clock.now();
 
     // Act
-    const server = await d.createServer({ amphoraId: 'amp-1', zone: 'az1' });
+    const server = await d.createServer(bootRequest('amp-1', 'az1'));
     clock.advance(1_000);
     await d.getServer('missing').catch(() => {});
     await d.listServers();
@@ -132,7 +135,7 @@ describe('fault rules', () => {
     // Prepare
     const { control, driver } = cloud();
     const d = driver();
-    const server = await d.createServer({ amphoraId: 'amp-1', zone: '*' });
+    const server = await d.createServer(bootRequest('amp-1', '*'));
     await control.injectFault({ operation: 'getServer', error: 'Unavailable', times: n });
 
     // Act
@@ -166,7 +169,7 @@ describe('fault rules', () => {
     await control.injectFault({ operation: 'createServer', error: 'Unavailable', times: 1 });
 
     // Act
-    await expect(d.createServer({ amphoraId: 'amp-1', zone: '*' })).rejects.toBeInstanceOf(
+    await expect(d.createServer(bootRequest('amp-1', '*'))).rejects.toBeInstanceOf(
       UnavailableError,
     );
 
@@ -427,7 +430,7 @@ describe('simulated boots', () => {
     const d = driver({ bootSeconds: 30, bootFailureRate: 0 });
 
     // Act
-    const created = await d.createServer({ amphoraId: 'amp-1', zone: 'az1' });
+    const created = await d.createServer(bootRequest('amp-1', 'az1'));
     clock.advance(29_999);
     const justBefore = await d.getServer(created.id);
     clock.advance(1);
@@ -439,6 +442,7 @@ describe('simulated boots', () => {
     expect(atBoot).toStrictEqual({
       id: created.id,
       name: 'amphora-amp-1',
+      pool: 'default',
       amphoraId: 'amp-1',
       status: 'ACTIVE',
       createdAt: created.createdAt,
@@ -447,7 +451,7 @@ describe('simulated boots', () => {
   });
 
   it('is ACTIVE at once with bootSeconds 0', async () => {
-    const server = await cloud().driver().createServer({ amphoraId: 'amp-1', zone: '*' });
+    const server = await cloud().driver().createServer(bootRequest('amp-1', '*'));
     expect(server.status).toBe('ACTIVE');
   });
 
@@ -457,7 +461,7 @@ describe('simulated boots', () => {
     const d = driver({ bootSeconds: 10, bootFailureRate: 1 });
 
     // Act
-    const created = await d.createServer({ amphoraId: 'amp-1', zone: '*' });
+    const created = await d.createServer(bootRequest('amp-1', '*'));
     const booting = await d.getServer(created.id);
     clock.advance(10_000);
     const failed = await d.getServer(created.id);
@@ -479,7 +483,7 @@ describe('simulated boots', () => {
     // Act
     const statuses: string[] = [];
     for (let i = 0; i < 1_000; i++) {
-      statuses.push((await d.createServer({ amphoraId: `amp-${i}`, zone: '*' })).status);
+      statuses.push((await d.createServer(bootRequest(`amp-${i}`, '*'))).status);
     }
 
     // Assess
@@ -496,7 +500,7 @@ describe('servers live in the cloud store, not in the driver', () => {
     const { driver } = cloud();
     const first = driver();
     const second = driver();
-    const made = await first.createServer({ amphoraId: 'amp-1', zone: 'az1' });
+    const made = await first.createServer(bootRequest('amp-1', 'az1'));
 
     // Act
     const seen = await second.getServer(made.id);
@@ -511,7 +515,7 @@ describe('servers live in the cloud store, not in the driver', () => {
 
   it('a driver over another store sees none of them', async () => {
     // Prepare
-    const made = await cloud().driver().createServer({ amphoraId: 'amp-1', zone: '*' });
+    const made = await cloud().driver().createServer(bootRequest('amp-1', '*'));
     const other = cloud().driver();
 
     // Act
@@ -528,7 +532,7 @@ describe('listServers returns only servers with our ownership tag', () => {
     // Prepare
     const { clock, control, driver } = cloud();
     const d = driver();
-    const ours = await d.createServer({ amphoraId: 'amp-1', zone: '*' });
+    const ours = await d.createServer(bootRequest('amp-1', '*'));
     const foreign = await control.plantServer(['other-tag'], clock.now());
     const lookalike = await control.plantServer(['other-tag', amphoraTag('amp-1')], clock.now());
 
@@ -560,8 +564,8 @@ describe('listServers returns only servers with our ownership tag', () => {
     const { driver } = cloud();
     const blue = driver(INSTANT, { tag: 'housekeeper-blue' });
     const green = driver(INSTANT, { tag: 'housekeeper-green' });
-    const b = await blue.createServer({ amphoraId: 'amp-b', zone: '*' });
-    const g = await green.createServer({ amphoraId: 'amp-g', zone: '*' });
+    const b = await blue.createServer(bootRequest('amp-b', '*'));
+    const g = await green.createServer(bootRequest('amp-g', '*'));
 
     // Act
     const blueSees = await blue.listServers();

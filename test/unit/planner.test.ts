@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { AmphoraRecord } from '../../lib/domain/amphora.ts';
 import { backoffDelayMs, createAllowance } from '../../lib/domain/backoff.ts';
-import { type Plan, readPlan } from '../../lib/domain/planner.ts';
-import { config, countsOf, MINUTE, NOW, planOf, rec, SECOND } from '../support/pool-fixtures.ts';
+import { type Plan, PURGE_PER_CYCLE, readPlan } from '../../lib/domain/planner.ts';
+import { config, MINUTE, NOW, planOf, rec, SECOND, snapshot } from '../support/pool-fixtures.ts';
+
+/** The pool state a cycle would read for `records`. */
+const stateOf = (records: readonly AmphoraRecord[], cfg: ReturnType<typeof config>) =>
+  snapshot(records, { config: cfg }).state;
 
 const many = (n: number, make: (i: number) => AmphoraRecord) =>
   Array.from({ length: n }, (_, i) => make(i));
@@ -234,7 +238,11 @@ describe('creation back-off', () => {
       undefined,
     ],
   ] as const)('%s', (_name, stats, window, closedUntil) => {
-    const allowance = createAllowance(stats ? { zone: '*', ...stats } : undefined, NOW, settings);
+    const allowance = createAllowance(
+      stats ? { pool: 'default', zone: '*', ...stats } : undefined,
+      NOW,
+      settings,
+    );
     expect(allowance.window).toBe(window);
     expect(allowance.closedUntil).toBe(closedUntil);
   });
@@ -246,7 +254,14 @@ describe('creation back-off', () => {
   });
   const failed = (lastFailureAt: number, consecutiveFailures = 1) => ({
     zones: [
-      { zone: '*', consecutiveFailures, lastFailureAt, successesSinceFailure: 0, everFailed: true },
+      {
+        pool: 'default',
+        zone: '*',
+        consecutiveFailures,
+        lastFailureAt,
+        successesSinceFailure: 0,
+        everFailed: true,
+      },
     ],
     lastSweepAt: NOW,
   });
@@ -254,7 +269,12 @@ describe('creation back-off', () => {
   it('creates nothing while the zone is backing off, and says until when', () => {
     const p = planOf([], { config: cfg, meta: failed(NOW - 10 * SECOND) });
     expect(creates(p)).toHaveLength(0);
-    expect(p.notes).toContainEqual({ code: 'CREATE_BACKOFF', zone: '*', until: NOW + 50 * SECOND });
+    expect(p.notes).toContainEqual({
+      code: 'CREATE_BACKOFF',
+      pool: 'default',
+      zone: '*',
+      until: NOW + 50 * SECOND,
+    });
   });
 
   it('probes with a single create once the delay has passed', () => {
@@ -265,6 +285,7 @@ describe('creation back-off', () => {
     const meta = {
       zones: [
         {
+          pool: 'default',
           zone: '*',
           consecutiveFailures: 0,
           lastFailureAt: NOW - MINUTE,
@@ -289,6 +310,7 @@ describe('creation back-off', () => {
     const meta = {
       zones: [
         {
+          pool: 'default',
           zone: 'az1',
           consecutiveFailures: 3,
           lastFailureAt: NOW,
@@ -340,6 +362,7 @@ describe('expiry of boots and stuck tasks', () => {
       {
         kind: 'update',
         expectedVersion: 9,
+        expectedState: 'BOOTING',
         record: expect.objectContaining({ state: 'PENDING_DELETE', version: 11 }),
       },
     ]);
@@ -473,8 +496,8 @@ describe('deactivated amphorae', () => {
     expect(p.decisions).toHaveLength(1);
     expect(p.decisions[0]!.reasons).toEqual(['CYCLE_EVICT_OLDEST']);
     expect(p.decisions[0]!.changes).toEqual([
-      { amphoraId: oldest.id, zone: '*', from: 'PRESERVED', to: 'PENDING_DELETE' },
-      { amphoraId: newcomer.id, zone: '*', from: 'ERROR', to: 'PRESERVING' },
+      { amphoraId: oldest.id, pool: 'default', zone: '*', from: 'PRESERVED', to: 'PENDING_DELETE' },
+      { amphoraId: newcomer.id, pool: 'default', zone: '*', from: 'ERROR', to: 'PRESERVING' },
     ]);
   });
 
@@ -599,10 +622,10 @@ describe('steady state', () => {
       rec('PRESERVED'),
     ];
     const cfg = config({ spare_amphora_pool_size: 3, maximum_preserved_amphora_count: 1 });
-    expect(readPlan(cfg, countsOf(records))).toEqual({
-      states: [],
-      readyOldest: [],
+    expect(readPlan(cfg, stateOf(records, cfg))).toEqual({
+      lists: [],
       preservedQueue: false,
+      expired: PURGE_PER_CYCLE,
     });
     const p = planOf(records, { config: cfg });
     expect(p.decisions).toEqual([]);
@@ -622,10 +645,14 @@ describe('readPlan', () => {
   it('lists only the actionable states that have records, and the oldest READY needed to shrink', () => {
     const records = [rec('ERROR'), rec('BOOTING'), ...many(4, () => rec('READY', { zone: 'az1' }))];
     const cfg = config({ spare_amphora_pool_size: 2, availability_zones: ['az1'] });
-    expect(readPlan(cfg, countsOf(records))).toEqual({
-      states: ['BOOTING', 'ERROR'],
-      readyOldest: [{ zone: 'az1', limit: 2 }],
+    expect(readPlan(cfg, stateOf(records, cfg))).toEqual({
+      lists: [
+        { pool: 'default', state: 'BOOTING' },
+        { pool: 'default', state: 'ERROR' },
+        { pool: 'default', state: 'READY', zone: 'az1', limit: 2 },
+      ],
       preservedQueue: false,
+      expired: 0,
     });
   });
 
@@ -633,9 +660,9 @@ describe('readPlan', () => {
     const cycle = config({ maximum_preserved_amphora_count: 1, preservation_scheme: 'cycle' });
     const keep = config({ maximum_preserved_amphora_count: 1, preservation_scheme: 'keep' });
     const full = [rec('PRESERVED'), rec('ERROR')];
-    expect(readPlan(cycle, countsOf(full)).preservedQueue).toBe(true);
-    expect(readPlan(keep, countsOf(full)).preservedQueue).toBe(false);
-    expect(readPlan(keep, countsOf([rec('PRESERVED'), rec('PRESERVED')])).preservedQueue).toBe(
+    expect(readPlan(cycle, stateOf(full, cycle)).preservedQueue).toBe(true);
+    expect(readPlan(keep, stateOf(full, keep)).preservedQueue).toBe(false);
+    expect(readPlan(keep, stateOf([rec('PRESERVED'), rec('PRESERVED')], keep)).preservedQueue).toBe(
       true,
     );
   });

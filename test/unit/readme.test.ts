@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { optionEnvNames } from '../../lib/config/env.ts';
-import { parseConfig } from '../../lib/config/schema.ts';
+import { type HousekeeperConfig, parseConfig } from '../../lib/config/schema.ts';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const rows = [...readme.matchAll(/^\|\s*`([a-z_.]+)`\s*\|\s*(.+?)\s*\|.+\|$/gm)].map((m) => ({
@@ -10,10 +10,27 @@ const rows = [...readme.matchAll(/^\|\s*`([a-z_.]+)`\s*\|\s*(.+?)\s*\|.+\|$/gm)]
   shown: m[2]!.trim(),
 }));
 
-function valueAt(config: Record<string, unknown>, option: string): unknown {
-  return option
-    .split('.')
-    .reduce<unknown>((node, key) => (node as Record<string, unknown>)?.[key], config);
+/** Options that are every pool's default: read from the pool a default configuration makes. */
+const POOL_DEFAULTS = new Set(['spare_amphora_pool_size', 'availability_zones', 'rotation_budget']);
+
+function valueAt(config: HousekeeperConfig, option: string): unknown {
+  const pool = config.pools[0]!;
+  if (option === 'availability_zones') {
+    return pool.zones.filter((z) => z.name !== '*').map((z) => z.name);
+  }
+  if (POOL_DEFAULTS.has(option)) return pool[option as keyof typeof pool];
+  const [section, key] = option.split('.') as [string, string | undefined];
+  if (key === undefined) return (config as unknown as Record<string, unknown>)[section];
+  if (section === 'openstack' && key in pool.launch) {
+    return (pool.launch as unknown as Record<string, unknown>)[key];
+  }
+  if (
+    section === 'openstack' &&
+    ['network_ids', 'security_group_ids', 'config_drive'].includes(key)
+  ) {
+    return (pool.launch as unknown as Record<string, unknown>)[key];
+  }
+  return (config as unknown as Record<string, Record<string, unknown>>)[section]?.[key];
 }
 
 describe('README configuration table', () => {
@@ -28,7 +45,7 @@ describe('README configuration table', () => {
   it.each(rows.filter((r) => r.option !== 'orphan_sweep_interval'))(
     'shows the real default of $option',
     ({ option, shown }) => {
-      const actual = valueAt(parseConfig({}) as unknown as Record<string, unknown>, option);
+      const actual = valueAt(parseConfig({}), option);
       if (shown === '—') {
         expect(actual).toBeUndefined();
       } else {

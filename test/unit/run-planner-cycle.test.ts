@@ -54,16 +54,21 @@ describe('a planner cycle', () => {
       // An executor or operator moves `a` after the planner read it.
       const current = (await h.store.get(a.id))!;
       if (current.version === a.version)
-        await h.store.update({ ...current, version: current.version + 1 }, current.version);
+        await h.store.update({ ...current, version: current.version + 1 }, current);
       return result;
     };
 
     const report = await runPlannerCycle(h.deps);
 
-    expect(report.status === 'applied' && report.results.map((r) => r.status)).toEqual([
-      'conflict',
-      'applied',
-      'applied',
+    // The zone's fleet note and the sweep apply; of the two removals, the one that raced is a conflict.
+    expect(
+      report.status === 'applied' &&
+        report.plan.decisions.map((d, i) => [d.reasons[0], report.results[i]!.status]),
+    ).toEqual([
+      ['FLEET_CURRENT', 'applied'],
+      ['PRESERVATION_DISABLED', 'conflict'],
+      ['PRESERVATION_DISABLED', 'applied'],
+      ['SWEEP_DUE', 'applied'],
     ]);
     expect(
       h
@@ -78,7 +83,12 @@ describe('a planner cycle', () => {
 
     const report = await runPlannerCycle(h.deps, { dryRun: true });
 
-    expect(report.status === 'planned' && report.plan.decisions.length).toBe(3);
+    expect(report.status === 'planned' && report.plan.decisions.map((d) => d.reasons)).toEqual([
+      ['TOP_UP'],
+      ['TOP_UP'],
+      ['FLEET_CURRENT'],
+      ['SWEEP_DUE'],
+    ]);
     expect(h.store.calls.recordWrites).toBe(0);
     expect(h.store.calls.metaWrites).toBe(0);
     expect(h.sent()).toEqual([]);
@@ -124,7 +134,8 @@ describe('a planner cycle', () => {
     expect(report.status === 'applied' && report.plan.decisions).toEqual([]);
     expect({ ...h.store.calls, sent: h.queue.sent.length }).toEqual({
       ...before,
-      reads: before.reads + 2,
+      // One read of the pool state, with every counter in it; no record is listed.
+      reads: before.reads + 1,
       leaseWrites: before.leaseWrites + 2,
     });
   });
@@ -146,7 +157,7 @@ describe('a planner cycle', () => {
 
   it('rethrows a storage failure so that alarms fire, and releases the lease', async () => {
     const h = plannerHarness();
-    h.store.countByState = async () => {
+    h.store.getPoolState = async () => {
       throw new Error('DynamoDB unavailable');
     };
 

@@ -25,6 +25,7 @@ const seen: RunStats = {
   preserved: 0,
   orphansRemoved: 0,
   driverErrors: 0,
+  rotated: 0,
 };
 
 afterAll(() => {
@@ -50,6 +51,8 @@ describe('the pool under random histories with faults', () => {
       { numRuns: 60, endOnFailure: true },
     );
     expect(seen.plannerCycles).toBeGreaterThanOrEqual(1_000);
+    // The runs do exercise image rotation (several pools, images published mid-run).
+    expect(seen.rotated).toBeGreaterThan(0);
   }, 600_000);
 });
 

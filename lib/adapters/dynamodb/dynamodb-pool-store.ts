@@ -1,12 +1,17 @@
 /**
  * The pool store on DynamoDB (one table, see docs/dynamodb-table.md). It keeps the port's
- * semantics exactly, as the shared contract suite checks against the in-memory store.
+ * semantics exactly, as the shared contract suites check against the in-memory store.
+ *
+ * Counters: every (pool, zone) has one item holding its record count per state and its creation
+ * statistics. A write that moves a record between states moves the counters in the same
+ * transaction, so a cycle reads every count in one query instead of paging through records.
  *
  * Build the client with `retryMode: 'standard'`: throttled and transient requests are then
  * retried by the SDK with jittered back-off. This module never reads the environment.
  */
 import { randomUUID } from 'node:crypto';
 import {
+  type AttributeValue,
   BatchGetItemCommand,
   ConditionalCheckFailedException,
   DeleteItemCommand,
@@ -19,10 +24,17 @@ import {
   type TransactWriteItem,
   TransactWriteItemsCommand,
   UpdateItemCommand,
-  type UpdateItemCommandInput,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import {
+  BY_EXPIRY,
+  BY_ID,
+  BY_STATE_AGE,
+  BY_STATE_ZONE,
+  PRESERVED_QUEUE,
+} from '../../config/deployment.ts';
+import {
+  AMPHORA_STATES,
   type AmphoraRecord,
   type AmphoraState,
   oldestFirst,
@@ -30,40 +42,63 @@ import {
 } from '../../domain/amphora.ts';
 import { LeaseLostError, VersionConflictError } from '../../domain/errors.ts';
 import {
+  addCount,
+  type CountsBuilder,
+  type CreateOutcome,
+  counterDeltas,
+  type PoolCounts,
+  type PoolImage,
+  type PoolState,
+  tally,
+  withoutZeros,
+  type ZoneCreateStats,
+} from '../../domain/pool.ts';
+import {
+  type Expected,
   type GroupResult,
   type Lease,
   MAX_GROUP_WRITES,
   type OrphanMark,
-  type PoolMeta,
   type PoolStore,
   type WriteGroup,
   type WriteOp,
-  type ZoneCreateStats,
-  type ZoneStateCounts,
 } from '../../ports/pool-store.ts';
 import {
   ATTR,
+  countAttr,
+  countsOfItem,
+  EXPIRY_PARTITION,
+  ID_SHARDS,
+  IMAGE_PREFIX,
   type Item,
+  idShard,
+  imageKey,
   LEASE_KEY,
   ORPHAN_PARTITION,
   orphanKey,
   POOL_PARTITION,
   PRESERVED_QUEUE_PARTITION,
+  poolOfImageKey,
   recordFromItem,
   recordItem,
   recordKey,
   SWEEP_KEY,
-  zoneOfZoneAge,
+  sortableTime,
+  statePartition,
+  ZONE_PREFIX,
+  zoneKey,
+  zoneOfKey,
   zonePrefix,
-  zoneStatsKey,
 } from './items.ts';
-import { BY_STATE_AGE, BY_STATE_ZONE, PRESERVED_QUEUE } from './table.ts';
 
-// The port's MAX_GROUP_WRITES (99) leaves one of a transaction's 100 items for the lease check.
 /** Most keys in one BatchGetItem call (a DynamoDB limit). */
 const BATCH_GET_LIMIT = 100;
 /** BatchGetItem rounds that return nothing before the read gives up (throttling that persists). */
 const BATCH_GET_IDLE_ROUNDS = 6;
+/** Attempts of an executor's transaction that races another one on the same counter item. */
+const TRANSACTION_CONFLICT_ATTEMPTS = 6;
+/** Rounds of a counter repair that found the counters moving under it, before it gives up. */
+const REPAIR_ROUNDS = 5;
 
 /** How to reach the table. */
 export interface DynamoDbPoolStoreOptions {
@@ -80,15 +115,101 @@ type IndexQuery = Pick<
   'IndexName' | 'KeyConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
 >;
 
-function recordId(op: WriteOp): string | undefined {
-  return op.kind === 'sweep-issued' ? undefined : op.record.id;
+type UpdateInput = {
+  UpdateExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, AttributeValue>;
+};
+
+/** Builds one UpdateItem's expression from SET, SET-if-absent, ADD and REMOVE actions. */
+class UpdateBuilder {
+  private readonly sets = new Map<string, AttributeValue>();
+  private readonly absentSets = new Map<string, AttributeValue>();
+  private readonly adds = new Map<string, number>();
+  private readonly removes = new Set<string>();
+
+  set(attr: string, value: AttributeValue): this {
+    this.sets.set(attr, value);
+    return this;
+  }
+
+  setIfAbsent(attr: string, value: AttributeValue): this {
+    this.absentSets.set(attr, value);
+    return this;
+  }
+
+  add(attr: string, n: number): this {
+    this.adds.set(attr, (this.adds.get(attr) ?? 0) + n);
+    return this;
+  }
+
+  remove(attr: string): this {
+    this.removes.add(attr);
+    return this;
+  }
+
+  build(): UpdateInput {
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    let n = 0;
+    const name = (attr: string) => {
+      const key = `#a${n++}`;
+      names[key] = attr;
+      return key;
+    };
+    const value = (v: AttributeValue) => {
+      const key = `:v${n++}`;
+      values[key] = v;
+      return key;
+    };
+    const setParts = [
+      ...[...this.sets].map(([a, v]) => `${name(a)} = ${value(v)}`),
+      ...[...this.absentSets].map(([a, v]) => {
+        const k = name(a);
+        return `${k} = if_not_exists(${k}, ${value(v)})`;
+      }),
+    ];
+    const addParts = [...this.adds]
+      .filter(([, d]) => d !== 0)
+      .map(([a, d]) => `${name(a)} ${value({ N: String(d) })}`);
+    const removeParts = [...this.removes].map(name);
+    const clauses = [
+      setParts.length > 0 ? `SET ${setParts.join(', ')}` : '',
+      addParts.length > 0 ? `ADD ${addParts.join(', ')}` : '',
+      removeParts.length > 0 ? `REMOVE ${removeParts.join(', ')}` : '',
+    ].filter((c) => c !== '');
+    return {
+      UpdateExpression: clauses.join(' '),
+      ExpressionAttributeNames: names,
+      ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+    };
+  }
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Amphora records, planner lease, pool statistics and orphan marks in one DynamoDB table. */
+/** The zone item's update for counter deltas and, optionally, a create's end. */
+function zoneUpdate(pool: string, zone: string): UpdateBuilder {
+  return new UpdateBuilder().set('pool', { S: pool }).set('zone', { S: zone }).add(ATTR.rev, 1);
+}
+
+function withOutcome(u: UpdateBuilder, outcome: CreateOutcome, at: number): UpdateBuilder {
+  if (outcome === 'success') {
+    return u
+      .set('consecutiveFailures', { N: '0' })
+      .setIfAbsent('everFailed', { BOOL: false })
+      .add('successesSinceFailure', 1);
+  }
+  return u
+    .set('successesSinceFailure', { N: '0' })
+    .set('lastFailureAt', { N: String(at) })
+    .set('everFailed', { BOOL: true })
+    .add('consecutiveFailures', 1);
+}
+
+/** Amphora records, counters, planner lease, pool state and orphan marks in one DynamoDB table. */
 export class DynamoDbPoolStore implements PoolStore {
   private readonly client: DynamoDBClient;
   private readonly table: string;
@@ -116,29 +237,46 @@ export class DynamoDbPoolStore implements PoolStore {
     return (await this.batchGet(keys)).map(recordFromItem);
   }
 
+  async findByIdPrefix(prefix: string, limit: number): Promise<AmphoraRecord[]> {
+    if (prefix === '') throw new RangeError('an id prefix needs at least one character');
+    const records = await this.listFromIndex(
+      {
+        IndexName: BY_ID.indexName,
+        KeyConditionExpression: '#shard = :shard AND begins_with(#id, :prefix)',
+        ExpressionAttributeNames: { '#shard': ATTR.idShard, '#id': ATTR.id },
+        ExpressionAttributeValues: { ':shard': { S: idShard(prefix) }, ':prefix': { S: prefix } },
+      },
+      limit,
+      (r) => r.id.startsWith(prefix),
+    );
+    return records.sort((a, b) => (a.id < b.id ? -1 : 1));
+  }
+
   async listByState(
+    pool: string,
     state: AmphoraState,
     options: { readonly zone?: string; readonly limit?: number } = {},
   ): Promise<AmphoraRecord[]> {
     const { zone, limit } = options;
+    const partition = { S: statePartition(pool, state) };
     const query: IndexQuery =
       zone === undefined
         ? {
             IndexName: BY_STATE_AGE.indexName,
             KeyConditionExpression: '#state = :state',
             ExpressionAttributeNames: { '#state': ATTR.state },
-            ExpressionAttributeValues: { ':state': { S: state } },
+            ExpressionAttributeValues: { ':state': partition },
           }
         : {
             IndexName: BY_STATE_ZONE.indexName,
             KeyConditionExpression: '#state = :state AND begins_with(#zoneAge, :zone)',
             ExpressionAttributeNames: { '#state': ATTR.state, '#zoneAge': ATTR.zoneAge },
-            ExpressionAttributeValues: { ':state': { S: state }, ':zone': { S: zonePrefix(zone) } },
+            ExpressionAttributeValues: { ':state': partition, ':zone': { S: zonePrefix(zone) } },
           };
     const records = await this.listFromIndex(
       query,
       limit,
-      (r) => r.state === state && (zone === undefined || r.zone === zone),
+      (r) => r.pool === pool && r.state === state && (zone === undefined || r.zone === zone),
     );
     return records.sort(oldestFirst);
   }
@@ -157,75 +295,42 @@ export class DynamoDbPoolStore implements PoolStore {
     return records.sort((a, b) => (a.preservation!.seq < b.preservation!.seq ? -1 : 1));
   }
 
-  async countByState(states: readonly AmphoraState[]): Promise<ZoneStateCounts> {
-    const counts: Record<string, Partial<Record<AmphoraState, number>>> = {};
-    // Tallied from the index keys alone: the cost is one request per page of keys, whatever
-    // the size of the records, and no record is ever read.
-    await Promise.all(
-      [...new Set(states)].map(async (state) => {
-        for await (const page of this.pages({
-          TableName: this.table,
-          IndexName: BY_STATE_ZONE.indexName,
-          KeyConditionExpression: '#state = :state',
-          ProjectionExpression: '#zoneAge',
-          ExpressionAttributeNames: { '#state': ATTR.state, '#zoneAge': ATTR.zoneAge },
-          ExpressionAttributeValues: { ':state': { S: state } },
-        })) {
-          for (const item of page.items) {
-            const zoneAge = item[ATTR.zoneAge]?.S;
-            if (zoneAge === undefined) continue;
-            const zone = zoneOfZoneAge(zoneAge);
-            const forZone = counts[zone] ?? {};
-            forZone[state] = (forZone[state] ?? 0) + 1;
-            counts[zone] = forZone;
-          }
-        }
-      }),
+  async listExpired(now: number, limit: number): Promise<AmphoraRecord[]> {
+    // "~" sorts after every id character, so the bound includes every record expiring at `now`.
+    const records = await this.listFromIndex(
+      {
+        IndexName: BY_EXPIRY.indexName,
+        KeyConditionExpression: '#expiry = :expiry AND #at <= :now',
+        ExpressionAttributeNames: { '#expiry': ATTR.expiry, '#at': ATTR.expiryAt },
+        ExpressionAttributeValues: {
+          ':expiry': { S: EXPIRY_PARTITION },
+          ':now': { S: `${sortableTime(now)}:~` },
+        },
+      },
+      limit,
+      (r) => r.state === 'DELETED' && r.expiresAt !== undefined && r.expiresAt <= now,
     );
-    return counts;
+    return records.sort((a, b) => a.expiresAt! - b.expiresAt! || (a.id < b.id ? -1 : 1));
   }
 
   async create(record: AmphoraRecord): Promise<void> {
-    try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: recordItem(record),
-          ConditionExpression: 'attribute_not_exists(#pk)',
-          ExpressionAttributeNames: { '#pk': ATTR.pk },
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      throw new VersionConflictError(
-        record.id,
-        'absent',
-        error.Item ? recordFromItem(error.Item) : undefined,
-        { cause: error },
-      );
-    }
+    await this.writeRecord({ kind: 'create', record }, undefined);
   }
 
-  async update(record: AmphoraRecord, expectedVersion: number): Promise<void> {
-    try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: recordItem(record),
-          ...this.versionCondition(expectedVersion),
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      throw new VersionConflictError(
-        record.id,
-        expectedVersion,
-        error.Item ? recordFromItem(error.Item) : undefined,
-        { cause: error },
-      );
-    }
+  async update(
+    record: AmphoraRecord,
+    expected: Expected,
+    effects: { readonly createOutcome?: CreateOutcome } = {},
+  ): Promise<void> {
+    await this.writeRecord(
+      {
+        kind: 'update',
+        record,
+        expectedVersion: expected.version,
+        expectedState: expected.state,
+      },
+      effects.createOutcome,
+    );
   }
 
   async acquireLease(holder: string, now: number, ttlMs: number): Promise<Lease | undefined> {
@@ -309,12 +414,23 @@ export class DynamoDbPoolStore implements PoolStore {
   async commit(lease: Lease, groups: readonly WriteGroup[]): Promise<GroupResult[]> {
     const prepared = groups.map((group) => this.prepareGroup(group));
     const results: GroupResult[] = [];
-    for (const { ops, items } of prepared) {
+    for (const { recordOps, items } of prepared) {
       try {
         await this.client.send(
           new TransactWriteItemsCommand({
             TransactItems: [
-              { ConditionCheck: { Key: LEASE_KEY, ...this.leaseCheck(lease) } },
+              {
+                ConditionCheck: {
+                  TableName: this.table,
+                  Key: LEASE_KEY,
+                  ConditionExpression: '#holder = :holder AND #token = :token',
+                  ExpressionAttributeNames: { '#holder': 'holder', '#token': 'token' },
+                  ExpressionAttributeValues: {
+                    ':holder': { S: lease.holder },
+                    ':token': { N: String(lease.token) },
+                  },
+                },
+              },
               ...items,
             ],
             // The SDK resends the same token when it retries, so a transaction that did
@@ -325,90 +441,108 @@ export class DynamoDbPoolStore implements PoolStore {
         results.push({ status: 'applied' });
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
-        results.push(cancelledGroup(lease, ops, error));
+        results.push(cancelledGroup(lease, recordOps, error));
       }
     }
     return results;
   }
 
-  async getPoolMeta(): Promise<PoolMeta> {
+  async getPoolState(): Promise<PoolState> {
+    const counts: CountsBuilder = {};
     const zones: ZoneCreateStats[] = [];
+    const images: PoolImage[] = [];
     let lastSweepAt: number | undefined;
-    for await (const page of this.pages({
-      TableName: this.table,
-      KeyConditionExpression: '#pk = :pk',
-      ExpressionAttributeNames: { '#pk': ATTR.pk },
-      ExpressionAttributeValues: { ':pk': { S: POOL_PARTITION } },
-      ConsistentRead: true,
-    })) {
-      for (const item of page.items) {
-        const data = unmarshall(item);
-        if (item[ATTR.sk]?.S === SWEEP_KEY[ATTR.sk]?.S) {
-          lastSweepAt = data.lastSweepAt as number;
-          continue;
+    for (const item of await this.poolItems()) {
+      const sk = item[ATTR.sk]?.S ?? '';
+      const data = unmarshall(item);
+      if (sk === SWEEP_KEY[ATTR.sk]?.S) {
+        lastSweepAt = data.lastSweepAt as number;
+      } else if (sk.startsWith(IMAGE_PREFIX)) {
+        images.push(imageFrom(poolOfImageKey(sk), data));
+      } else if (sk.startsWith(ZONE_PREFIX)) {
+        const { pool, zone } = zoneOfKey(sk);
+        for (const [state, n] of Object.entries(countsOfItem(data))) {
+          addCount(counts, { pool, zone, state: state as AmphoraState }, n);
         }
-        zones.push({
-          zone: data.zone as string,
-          consecutiveFailures: (data.consecutiveFailures as number | undefined) ?? 0,
-          successesSinceFailure: (data.successesSinceFailure as number | undefined) ?? 0,
-          everFailed: (data.everFailed as boolean | undefined) ?? false,
-          ...(data.lastFailureAt !== undefined
-            ? { lastFailureAt: data.lastFailureAt as number }
-            : {}),
-        });
+        zones.push(statsFrom(pool, zone, data));
       }
     }
-    return { zones, ...(lastSweepAt !== undefined ? { lastSweepAt } : {}) };
+    return {
+      counts: withoutZeros(counts),
+      zones,
+      images,
+      ...(lastSweepAt !== undefined ? { lastSweepAt } : {}),
+    };
   }
 
-  async recordCreateOutcome(
-    zone: string,
-    outcome: 'success' | 'failure',
-    at: number,
-  ): Promise<void> {
-    // One UpdateItem with ADD: concurrent executors each count once, with no read-modify-write.
-    const update: Pick<
-      UpdateItemCommandInput,
-      'UpdateExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
-    > =
-      outcome === 'success'
-        ? {
-            UpdateExpression:
-              'SET #zone = :zone, #failures = :zero, #everFailed = if_not_exists(#everFailed, :false) ADD #successes :one',
-            ExpressionAttributeNames: {
-              '#zone': 'zone',
-              '#failures': 'consecutiveFailures',
-              '#everFailed': 'everFailed',
-              '#successes': 'successesSinceFailure',
-            },
-            ExpressionAttributeValues: {
-              ':zone': { S: zone },
-              ':zero': { N: '0' },
-              ':false': { BOOL: false },
-              ':one': { N: '1' },
-            },
-          }
-        : {
-            UpdateExpression:
-              'SET #zone = :zone, #successes = :zero, #lastFailureAt = :at, #everFailed = :true ADD #failures :one',
-            ExpressionAttributeNames: {
-              '#zone': 'zone',
-              '#successes': 'successesSinceFailure',
-              '#lastFailureAt': 'lastFailureAt',
-              '#everFailed': 'everFailed',
-              '#failures': 'consecutiveFailures',
-            },
-            ExpressionAttributeValues: {
-              ':zone': { S: zone },
-              ':zero': { N: '0' },
-              ':at': { N: String(at) },
-              ':true': { BOOL: true },
-              ':one': { N: '1' },
-            },
-          };
+  async recordImage(image: PoolImage): Promise<void> {
+    const u = new UpdateBuilder().set('pool', { S: image.pool });
+    for (const attr of ['tag', 'ownerId', 'imageId', 'error'] as const) {
+      const v = image[attr];
+      if (v === undefined) u.remove(attr);
+      else u.set(attr, { S: v });
+    }
+    if (image.resolvedAt === undefined) u.remove('resolvedAt');
+    else u.set('resolvedAt', { N: String(image.resolvedAt) });
     await this.client.send(
-      new UpdateItemCommand({ TableName: this.table, Key: zoneStatsKey(zone), ...update }),
+      new UpdateItemCommand({ TableName: this.table, Key: imageKey(image.pool), ...u.build() }),
     );
+  }
+
+  async repairCounts(): Promise<PoolCounts> {
+    for (let round = 1; ; round++) {
+      const before = await this.zoneRevisions();
+      const recount = tally(await this.allRecords());
+      const after = await this.zoneRevisions();
+      const moved =
+        [...after].some(([k, z]) => before.get(k)?.rev !== z.rev) || before.size !== after.size;
+      if (!moved) {
+        // Every counter item is rewritten, each only if no transition touched it meanwhile.
+        const zones = new Map<string, { pool: string; zone: string; rev?: number }>();
+        for (const z of after.values()) zones.set(`${z.pool}\u0000${z.zone}`, z);
+        for (const [pool, byZone] of Object.entries(recount)) {
+          for (const zone of Object.keys(byZone)) {
+            const k = `${pool}\u0000${zone}`;
+            if (!zones.has(k)) zones.set(k, { pool, zone });
+          }
+        }
+        let raced = false;
+        for (const z of zones.values()) {
+          const u = new UpdateBuilder().set('pool', { S: z.pool }).set('zone', { S: z.zone });
+          for (const state of AMPHORA_STATES) {
+            u.set(countAttr(state), { N: String(recount[z.pool]?.[z.zone]?.[state] ?? 0) });
+          }
+          u.set(ATTR.rev, { N: String((z.rev ?? 0) + 1) });
+          const built = u.build();
+          try {
+            await this.client.send(
+              new UpdateItemCommand({
+                TableName: this.table,
+                Key: zoneKey(z.pool, z.zone),
+                ...built,
+                ConditionExpression:
+                  z.rev === undefined ? 'attribute_not_exists(#rv)' : '#rv = :rv',
+                ExpressionAttributeNames: { ...built.ExpressionAttributeNames, '#rv': ATTR.rev },
+                ExpressionAttributeValues: {
+                  ...built.ExpressionAttributeValues,
+                  ...(z.rev === undefined ? {} : { ':rv': { N: String(z.rev) } }),
+                },
+              }),
+            );
+          } catch (error) {
+            if (!(error instanceof ConditionalCheckFailedException)) throw error;
+            raced = true;
+          }
+        }
+        if (!raced) return (await this.getPoolState()).counts;
+      }
+      if (round >= REPAIR_ROUNDS) {
+        throw new Error(
+          `the counters kept changing during ${round} repair rounds; run the repair again when the pool is quieter`,
+        );
+      }
+      await sleep(100 * round);
+    }
   }
 
   async listOrphanMarks(): Promise<OrphanMark[]> {
@@ -447,80 +581,220 @@ export class DynamoDbPoolStore implements PoolStore {
 
   // -- internals ---------------------------------------------------------------------------------
 
-  private versionCondition(expectedVersion: number) {
-    return {
-      ConditionExpression: '#record.#version = :version',
-      ExpressionAttributeNames: { '#record': ATTR.record, '#version': 'version' },
-      ExpressionAttributeValues: { ':version': { N: String(expectedVersion) } },
-    };
+  /**
+   * One record write outside a planner commit: a plain conditional Put when no counter moves,
+   * else a transaction of the Put and the zone item's update. A transaction that races another
+   * on the same zone item (`TransactionConflict`) is tried again, a bounded number of times.
+   */
+  private async writeRecord(
+    op: Extract<WriteOp, { kind: 'create' | 'update' }>,
+    outcome: CreateOutcome | undefined,
+  ): Promise<void> {
+    const put = this.recordPut(op);
+    const deltas = counterDeltas(op);
+    const expected = op.kind === 'create' ? 'absent' : op.expectedVersion;
+    const conflict = (stored: Item | undefined, cause: unknown) =>
+      new VersionConflictError(
+        op.record.id,
+        expected,
+        stored ? recordFromItem(stored) : undefined,
+        { cause },
+      );
+    if (deltas.length === 0 && outcome === undefined) {
+      try {
+        await this.client.send(
+          new PutItemCommand({ ...put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
+        );
+        return;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) throw conflict(error.Item, error);
+        throw error;
+      }
+    }
+    const u = zoneUpdate(op.record.pool, op.record.zone);
+    for (const d of deltas) u.add(countAttr(d.state), d.delta);
+    if (outcome) withOutcome(u, outcome, op.record.updatedAt);
+    const items: TransactWriteItem[] = [
+      { Put: { ...put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' } },
+      {
+        Update: {
+          TableName: this.table,
+          Key: zoneKey(op.record.pool, op.record.zone),
+          ...u.build(),
+        },
+      },
+    ];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.send(
+          new TransactWriteItemsCommand({ TransactItems: items, ClientRequestToken: randomUUID() }),
+        );
+        return;
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        const reasons = error.CancellationReasons ?? [];
+        if (reasons[0]?.Code === 'ConditionalCheckFailed') throw conflict(reasons[0].Item, error);
+        const racing = reasons.some((r) => r.Code === 'TransactionConflict');
+        if (!racing || attempt >= TRANSACTION_CONFLICT_ATTEMPTS) throw error;
+        await sleep(20 * 2 ** attempt * Math.random());
+      }
+    }
   }
 
-  private leaseCondition(lease: Lease) {
+  private recordPut(op: Extract<WriteOp, { kind: 'create' | 'update' }>) {
+    return op.kind === 'create'
+      ? {
+          TableName: this.table,
+          Item: recordItem(op.record),
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': ATTR.pk },
+        }
+      : {
+          TableName: this.table,
+          Item: recordItem(op.record),
+          ...this.versionCondition(op.expectedVersion, op.expectedState, op.record.pool),
+        };
+  }
+
+  /** The version and state a record must be at: its version alone decides, its state agrees. */
+  private versionCondition(version: number, state: AmphoraState, pool: string) {
     return {
-      ConditionExpression: '#holder = :holder AND #token = :token',
-      ExpressionAttributeNames: { '#holder': 'holder', '#token': 'token' },
+      ConditionExpression: '#record.#version = :version AND #state = :state',
+      ExpressionAttributeNames: {
+        '#record': ATTR.record,
+        '#version': 'version',
+        '#state': ATTR.state,
+      },
       ExpressionAttributeValues: {
-        ':holder': { S: lease.holder },
-        ':token': { N: String(lease.token) },
+        ':version': { N: String(version) },
+        ':state': { S: statePartition(pool, state) },
       },
     };
   }
 
-  private leaseCheck(lease: Lease) {
-    return { TableName: this.table, ...this.leaseCondition(lease) };
-  }
-
   /**
    * Turns a group into transaction items, refusing what one transaction cannot hold, before
-   * anything is written: a group is atomic, so it is never split.
+   * anything is written: a group is atomic, so it is never split. The counter changes and notes
+   * that touch the same pool item are merged into one update of it.
    */
-  private prepareGroup(group: WriteGroup): { ops: WriteOp[]; items: TransactWriteItem[] } {
-    // Several sweep notes in one group write one item; the last one wins, as it would in order.
-    const lastSweep = group.findLast((op) => op.kind === 'sweep-issued');
-    const ops = group.filter((op) => op.kind !== 'sweep-issued' || op === lastSweep);
-    if (ops.length > MAX_GROUP_WRITES) {
+  private prepareGroup(group: WriteGroup): { recordOps: WriteOp[]; items: TransactWriteItem[] } {
+    const recordOps = group.filter((op) => 'record' in op);
+    if (recordOps.length > MAX_GROUP_WRITES) {
       throw new RangeError(
-        `a write group holds ${ops.length} writes; one transaction takes at most ${MAX_GROUP_WRITES} besides the lease check`,
+        `a write group holds ${recordOps.length} record writes; one transaction takes at most ${MAX_GROUP_WRITES}`,
       );
     }
-    const ids = ops.map(recordId).filter((id) => id !== undefined);
+    const ids = recordOps.map((op) => (op as { record: AmphoraRecord }).record.id);
     const twice = ids.find((id, i) => ids.indexOf(id) !== i);
     if (twice !== undefined) {
       throw new RangeError(`a write group writes amphora ${twice} twice; a transaction cannot`);
     }
-    return { ops, items: ops.map((op) => this.transactItem(op)) };
+    const updates = new Map<string, { key: Item; u: UpdateBuilder }>();
+    const updateOf = (key: Item, make: () => UpdateBuilder) => {
+      const k = key[ATTR.sk]!.S!;
+      if (!updates.has(k)) updates.set(k, { key, u: make() });
+      return updates.get(k)!.u;
+    };
+    const items: TransactWriteItem[] = [];
+    for (const op of group) {
+      for (const d of counterDeltas(op)) {
+        updateOf(zoneKey(d.pool, d.zone), () => zoneUpdate(d.pool, d.zone)).add(
+          countAttr(d.state),
+          d.delta,
+        );
+      }
+      switch (op.kind) {
+        case 'create':
+        case 'update':
+          items.push({ Put: this.recordPut(op) });
+          break;
+        case 'purge':
+          items.push({
+            Delete: {
+              TableName: this.table,
+              Key: recordKey(op.record.id),
+              ConditionExpression: '#record.#version = :version',
+              ExpressionAttributeNames: { '#record': ATTR.record, '#version': 'version' },
+              ExpressionAttributeValues: { ':version': { N: String(op.record.version) } },
+            },
+          });
+          break;
+        case 'sweep-issued':
+          updateOf(SWEEP_KEY, () => new UpdateBuilder()).set('lastSweepAt', {
+            N: String(op.at),
+          });
+          break;
+        case 'image-resolve-issued':
+          updateOf(imageKey(op.pool), () => new UpdateBuilder().set('pool', { S: op.pool })).set(
+            'issuedAt',
+            { N: String(op.at) },
+          );
+          break;
+        case 'fleet-current':
+          updateOf(zoneKey(op.pool, op.zone), () => zoneUpdate(op.pool, op.zone)).set('fleet', {
+            M: marshall(op.launch, { removeUndefinedValues: true }),
+          });
+          break;
+      }
+    }
+    for (const { key, u } of updates.values()) {
+      items.push({ Update: { TableName: this.table, Key: key, ...u.build() } });
+    }
+    if (items.length + 1 > 100) {
+      throw new RangeError(
+        `a write group needs ${items.length + 1} transaction items; DynamoDB takes at most 100`,
+      );
+    }
+    return { recordOps, items };
   }
 
-  private transactItem(op: WriteOp): TransactWriteItem {
-    switch (op.kind) {
-      case 'create':
-        return {
-          Put: {
-            TableName: this.table,
-            Item: recordItem(op.record),
-            ConditionExpression: 'attribute_not_exists(#pk)',
-            ExpressionAttributeNames: { '#pk': ATTR.pk },
-          },
-        };
-      case 'update':
-        return {
-          Put: {
-            TableName: this.table,
-            Item: recordItem(op.record),
-            ...this.versionCondition(op.expectedVersion),
-          },
-        };
-      case 'sweep-issued':
-        return {
-          Update: {
-            TableName: this.table,
-            Key: SWEEP_KEY,
-            UpdateExpression: 'SET #at = :at',
-            ExpressionAttributeNames: { '#at': 'lastSweepAt' },
-            ExpressionAttributeValues: { ':at': { N: String(op.at) } },
-          },
-        };
+  private async poolItems(): Promise<Item[]> {
+    const items: Item[] = [];
+    for await (const page of this.pages({
+      TableName: this.table,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': ATTR.pk },
+      ExpressionAttributeValues: { ':pk': { S: POOL_PARTITION } },
+      ConsistentRead: true,
+    })) {
+      items.push(...page.items);
     }
+    return items;
+  }
+
+  /** Each zone item's pool, zone and revision, by sort key. */
+  private async zoneRevisions() {
+    const revs = new Map<string, { pool: string; zone: string; rev?: number }>();
+    for (const item of await this.poolItems()) {
+      const sk = item[ATTR.sk]?.S ?? '';
+      if (!sk.startsWith(ZONE_PREFIX)) continue;
+      const rev = item[ATTR.rev]?.N;
+      revs.set(sk, {
+        ...zoneOfKey(sk),
+        ...(rev !== undefined ? { rev: Number(rev) } : {}),
+      });
+    }
+    return revs;
+  }
+
+  /** Every record, through the id index's shards and consistent reads. */
+  private async allRecords(): Promise<AmphoraRecord[]> {
+    const found: AmphoraRecord[] = [];
+    for (const shard of ID_SHARDS) {
+      found.push(
+        ...(await this.listFromIndex(
+          {
+            IndexName: BY_ID.indexName,
+            KeyConditionExpression: '#shard = :shard',
+            ExpressionAttributeNames: { '#shard': ATTR.idShard },
+            ExpressionAttributeValues: { ':shard': { S: shard } },
+          },
+          undefined,
+          () => true,
+        )),
+      );
+    }
+    return found;
   }
 
   /** Pages of a query, each read only when the caller asks for it. */
@@ -613,15 +887,36 @@ function leaseFrom(attributes: Item | undefined): Lease {
   };
 }
 
+function statsFrom(pool: string, zone: string, data: Record<string, unknown>): ZoneCreateStats {
+  return {
+    pool,
+    zone,
+    consecutiveFailures: (data.consecutiveFailures as number | undefined) ?? 0,
+    successesSinceFailure: (data.successesSinceFailure as number | undefined) ?? 0,
+    everFailed: (data.everFailed as boolean | undefined) ?? false,
+    ...(data.lastFailureAt !== undefined ? { lastFailureAt: data.lastFailureAt as number } : {}),
+    ...(data.fleet !== undefined ? { fleet: data.fleet as ZoneCreateStats['fleet'] } : {}),
+  };
+}
+
+function imageFrom(pool: string, data: Record<string, unknown>): PoolImage {
+  const image: Record<string, unknown> = { pool };
+  for (const k of ['tag', 'ownerId', 'imageId', 'error', 'resolvedAt', 'issuedAt']) {
+    if (data[k] !== undefined) image[k] = data[k];
+  }
+  return image as unknown as PoolImage;
+}
+
 /**
  * Maps a cancelled group transaction to its result. Item 0 is the lease check: a failed
  * condition there means another planner holds the lease. A failed condition on a record, or a
- * transaction racing on one, is that record's conflict. Anything else (validation, throttling
- * that outlived the SDK's retries) is not a race and is rethrown.
+ * transaction racing on one, is that record's conflict; a race on a pool item (a counter an
+ * executor moved at that instant) makes the whole group a conflict, tried again next cycle.
+ * Anything else (validation, throttling that outlived the SDK's retries) is rethrown.
  */
 function cancelledGroup(
   lease: Lease,
-  ops: readonly WriteOp[],
+  recordOps: readonly WriteOp[],
   error: TransactionCanceledException,
 ): GroupResult {
   const reasons = error.CancellationReasons ?? [];
@@ -634,9 +929,11 @@ function cancelledGroup(
     (r) => r.Code !== undefined && r.Code !== 'None' && !racing(r.Code),
   );
   if (unexpected || !reasons.some((r) => racing(r.Code ?? 'None'))) throw error;
-  const ids = ops
-    .filter((_op, i) => code(0) === 'TransactionConflict' || racing(code(i + 1)))
-    .map(recordId)
-    .filter((id) => id !== undefined);
-  return { status: 'conflict', amphoraIds: ids };
+  const ids = (op: WriteOp) => (op as { record: AmphoraRecord }).record.id;
+  const poolItemRaced = reasons.slice(recordOps.length + 1).some((r) => racing(r.Code ?? 'None'));
+  const whole = code(0) === 'TransactionConflict' || poolItemRaced;
+  return {
+    status: 'conflict',
+    amphoraIds: recordOps.filter((_op, i) => whole || racing(code(i + 1))).map(ids),
+  };
 }

@@ -1,26 +1,34 @@
 /**
  * In-memory pool store, for unit tests and simulations only. It keeps the port's semantics
- * exactly (conditional writes, fenced atomic groups, lease expiry) so that tests written against
- * it hold for the DynamoDB store too; the shared store contract suite checks both.
+ * exactly (conditional writes, counters moved with each transition, fenced atomic groups, lease
+ * expiry) so that tests written against it hold for the DynamoDB store too; the shared store
+ * contract suites check both.
  */
-import {
-  type AmphoraRecord,
-  type AmphoraState,
-  expiryTime,
-  oldestFirst,
-} from '../../domain/amphora.ts';
+import { type AmphoraRecord, type AmphoraState, oldestFirst } from '../../domain/amphora.ts';
 import { LeaseLostError, VersionConflictError } from '../../domain/errors.ts';
-import { tallyByZoneAndState } from '../../domain/pool.ts';
 import {
+  addCount,
+  type CountsBuilder,
+  type CreateOutcome,
+  counterDeltas,
+  freshZoneStats,
+  type PoolCounts,
+  type PoolImage,
+  type PoolState,
+  tally,
+  withCreateOutcome,
+  withoutZeros,
+  type ZoneCreateStats,
+} from '../../domain/pool.ts';
+import {
+  type Expected,
   type GroupResult,
   type Lease,
   MAX_GROUP_WRITES,
   type OrphanMark,
-  type PoolMeta,
   type PoolStore,
   type WriteGroup,
-  type ZoneCreateStats,
-  type ZoneStateCounts,
+  type WriteOp,
 } from '../../ports/pool-store.ts';
 
 /** Counters of the store calls made, for tests that assert what a cycle wrote. */
@@ -31,12 +39,16 @@ export interface StoreCallCounts {
   metaWrites: number;
 }
 
+type Counters = Map<string, Map<string, Partial<Record<AmphoraState, number>>>>;
+
 /** A pool store in process memory. */
 export class MemoryPoolStore implements PoolStore {
   private readonly records = new Map<string, AmphoraRecord>();
   private lease: Lease | undefined;
   private tokenCounter = 0;
+  private readonly counters: Counters = new Map();
   private readonly zoneStats = new Map<string, ZoneCreateStats>();
+  private readonly images = new Map<string, PoolImage>();
   private lastSweepAt: number | undefined;
   private readonly marks = new Map<string, OrphanMark>();
   readonly calls: StoreCallCounts = { reads: 0, recordWrites: 0, leaseWrites: 0, metaWrites: 0 };
@@ -55,13 +67,29 @@ export class MemoryPoolStore implements PoolStore {
       .map((r) => structuredClone(r));
   }
 
+  async findByIdPrefix(prefix: string, limit: number): Promise<AmphoraRecord[]> {
+    if (prefix === '') throw new RangeError('an id prefix needs at least one character');
+    this.calls.reads += 1;
+    return [...this.records.values()]
+      .filter((r) => r.id.startsWith(prefix))
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .slice(0, Math.max(0, limit))
+      .map((r) => structuredClone(r));
+  }
+
   async listByState(
+    pool: string,
     state: AmphoraState,
     options: { zone?: string; limit?: number } = {},
   ): Promise<AmphoraRecord[]> {
     this.calls.reads += 1;
     return [...this.records.values()]
-      .filter((r) => r.state === state && (options.zone === undefined || r.zone === options.zone))
+      .filter(
+        (r) =>
+          r.pool === pool &&
+          r.state === state &&
+          (options.zone === undefined || r.zone === options.zone),
+      )
       .sort(oldestFirst)
       .slice(0, Math.max(0, options.limit ?? Number.POSITIVE_INFINITY))
       .map((r) => structuredClone(r));
@@ -76,29 +104,47 @@ export class MemoryPoolStore implements PoolStore {
       .map((r) => structuredClone(r));
   }
 
-  async countByState(states: readonly AmphoraState[]): Promise<ZoneStateCounts> {
+  async listExpired(now: number, limit: number): Promise<AmphoraRecord[]> {
     this.calls.reads += 1;
-    return tallyByZoneAndState(this.records.values(), states);
+    return [...this.records.values()]
+      .filter((r) => r.state === 'DELETED' && r.expiresAt !== undefined && r.expiresAt <= now)
+      .sort((a, b) => a.expiresAt! - b.expiresAt! || (a.id < b.id ? -1 : 1))
+      .slice(0, Math.max(0, limit))
+      .map((r) => structuredClone(r));
   }
 
   async create(record: AmphoraRecord): Promise<void> {
     const current = this.records.get(record.id);
     if (current) throw new VersionConflictError(record.id, 'absent', structuredClone(current));
     this.calls.recordWrites += 1;
-    this.records.set(record.id, structuredClone(record));
+    this.apply({ kind: 'create', record });
   }
 
-  async update(record: AmphoraRecord, expectedVersion: number): Promise<void> {
+  async update(
+    record: AmphoraRecord,
+    expected: Expected,
+    effects: { readonly createOutcome?: CreateOutcome } = {},
+  ): Promise<void> {
     const current = this.records.get(record.id);
-    if (current?.version !== expectedVersion) {
+    if (current?.version !== expected.version || current.state !== expected.state) {
       throw new VersionConflictError(
         record.id,
-        expectedVersion,
+        expected.version,
         current ? structuredClone(current) : undefined,
       );
     }
     this.calls.recordWrites += 1;
-    this.records.set(record.id, structuredClone(record));
+    this.apply({
+      kind: 'update',
+      record,
+      expectedVersion: expected.version,
+      expectedState: current.state,
+    });
+    if (effects.createOutcome) {
+      const key = zoneKey(record.pool, record.zone);
+      const stats = this.zoneStats.get(key) ?? freshZoneStats(record.pool, record.zone);
+      this.zoneStats.set(key, withCreateOutcome(stats, effects.createOutcome, record.updatedAt));
+    }
   }
 
   async acquireLease(holder: string, now: number, ttlMs: number): Promise<Lease | undefined> {
@@ -119,10 +165,10 @@ export class MemoryPoolStore implements PoolStore {
 
   async commit(lease: Lease, groups: readonly WriteGroup[]): Promise<GroupResult[]> {
     for (const group of groups) {
-      const ids = group.flatMap((op) => (op.kind === 'sweep-issued' ? [] : [op.record.id]));
-      if (group.length > MAX_GROUP_WRITES || new Set(ids).size !== ids.length) {
+      const ids = group.flatMap((op) => ('record' in op ? [op.record.id] : []));
+      if (ids.length > MAX_GROUP_WRITES || new Set(ids).size !== ids.length) {
         throw new RangeError(
-          `a commit group writes each record at most once and holds at most ${MAX_GROUP_WRITES} writes`,
+          `a commit group writes each record at most once and holds at most ${MAX_GROUP_WRITES} record writes`,
         );
       }
     }
@@ -133,10 +179,12 @@ export class MemoryPoolStore implements PoolStore {
       }
       const conflicts: string[] = [];
       for (const op of group) {
-        if (op.kind === 'create' && this.records.has(op.record.id)) conflicts.push(op.record.id);
+        const stored = 'record' in op ? this.records.get(op.record.id) : undefined;
+        if (op.kind === 'create' && stored) conflicts.push(op.record.id);
         if (
-          op.kind === 'update' &&
-          this.records.get(op.record.id)?.version !== op.expectedVersion
+          (op.kind === 'update' &&
+            (stored?.version !== op.expectedVersion || stored.state !== op.expectedState)) ||
+          (op.kind === 'purge' && stored?.version !== op.record.version)
         ) {
           conflicts.push(op.record.id);
         }
@@ -146,51 +194,40 @@ export class MemoryPoolStore implements PoolStore {
         continue;
       }
       for (const op of group) {
-        if (op.kind === 'sweep-issued') {
-          this.calls.metaWrites += 1;
-          this.lastSweepAt = op.at;
-        } else {
-          this.calls.recordWrites += 1;
-          this.records.set(op.record.id, structuredClone(op.record));
-        }
+        if ('record' in op) this.calls.recordWrites += 1;
+        else this.calls.metaWrites += 1;
+        this.apply(op);
       }
       results.push({ status: 'applied' });
     }
     return results;
   }
 
-  async getPoolMeta(): Promise<PoolMeta> {
+  async getPoolState(): Promise<PoolState> {
     this.calls.reads += 1;
     return {
-      zones: [...this.zoneStats.values()].map((z) => ({ ...z })),
+      counts: this.countsNow(),
+      zones: [...this.zoneStats.values()].map((z) => structuredClone(z)),
+      images: [...this.images.values()].map((i) => ({ ...i })),
       ...(this.lastSweepAt !== undefined ? { lastSweepAt: this.lastSweepAt } : {}),
     };
   }
 
-  async recordCreateOutcome(
-    zone: string,
-    outcome: 'success' | 'failure',
-    at: number,
-  ): Promise<void> {
+  async recordImage(image: PoolImage): Promise<void> {
     this.calls.metaWrites += 1;
-    const prev = this.zoneStats.get(zone) ?? {
-      zone,
-      consecutiveFailures: 0,
-      successesSinceFailure: 0,
-      everFailed: false,
-    };
-    this.zoneStats.set(
-      zone,
-      outcome === 'success'
-        ? { ...prev, consecutiveFailures: 0, successesSinceFailure: prev.successesSinceFailure + 1 }
-        : {
-            ...prev,
-            consecutiveFailures: prev.consecutiveFailures + 1,
-            successesSinceFailure: 0,
-            lastFailureAt: at,
-            everFailed: true,
-          },
-    );
+    const issuedAt = this.images.get(image.pool)?.issuedAt;
+    this.images.set(image.pool, {
+      ...(issuedAt !== undefined ? { issuedAt } : {}),
+      ...image,
+    });
+  }
+
+  async repairCounts(): Promise<PoolCounts> {
+    this.calls.reads += 1;
+    this.calls.metaWrites += 1;
+    this.counters.clear();
+    for (const r of this.records.values()) this.move(r.pool, r.zone, r.state, 1);
+    return this.countsNow();
   }
 
   async listOrphanMarks(): Promise<OrphanMark[]> {
@@ -214,13 +251,68 @@ export class MemoryPoolStore implements PoolStore {
     return [...this.records.values()].map((r) => structuredClone(r));
   }
 
-  /** Drops DELETED records whose expiry has passed, as DynamoDB TTL does; returns their ids. */
-  purgeExpired(now: number, expiryAgeMs: number): string[] {
-    const purged: string[] = [];
-    for (const r of this.records.values()) {
-      if (r.state === 'DELETED' && expiryTime(r, expiryAgeMs) <= now) purged.push(r.id);
-    }
-    for (const id of purged) this.records.delete(id);
-    return purged;
+  /** Deletes a record behind the counters' back, as a DynamoDB TTL purge would (a drift). */
+  dropBehindCounters(amphoraId: string): void {
+    this.records.delete(amphoraId);
   }
+
+  /** A full recount of the records, to compare with the counters. */
+  recount(): PoolCounts {
+    return tally(this.records.values());
+  }
+
+  // -- internals ---------------------------------------------------------------------------------
+
+  private apply(op: WriteOp): void {
+    for (const d of counterDeltas(op)) this.move(d.pool, d.zone, d.state, d.delta);
+    switch (op.kind) {
+      case 'create':
+      case 'update':
+        this.records.set(op.record.id, structuredClone(op.record));
+        return;
+      case 'purge':
+        this.records.delete(op.record.id);
+        return;
+      case 'sweep-issued':
+        this.lastSweepAt = op.at;
+        return;
+      case 'image-resolve-issued':
+        this.images.set(op.pool, {
+          ...(this.images.get(op.pool) ?? { pool: op.pool }),
+          issuedAt: op.at,
+        });
+        return;
+      case 'fleet-current': {
+        const key = zoneKey(op.pool, op.zone);
+        const stats = this.zoneStats.get(key) ?? freshZoneStats(op.pool, op.zone);
+        this.zoneStats.set(key, { ...stats, fleet: { ...op.launch } });
+        return;
+      }
+    }
+  }
+
+  private move(pool: string, zone: string, state: AmphoraState, delta: number): void {
+    const zones = this.counters.get(pool) ?? new Map();
+    this.counters.set(pool, zones);
+    const states = zones.get(zone) ?? {};
+    zones.set(zone, states);
+    states[state] = (states[state] ?? 0) + delta;
+  }
+
+  /** The counters, synchronously (with `all()`, an atomic snapshot for simulations). */
+  countsNow(): PoolCounts {
+    const out: CountsBuilder = {};
+    for (const [pool, zones] of this.counters) {
+      for (const [zone, states] of zones) {
+        for (const [state, n] of Object.entries(states)) {
+          addCount(out, { pool, zone, state: state as AmphoraState }, n);
+        }
+      }
+    }
+    return withoutZeros(out);
+  }
+}
+
+function zoneKey(pool: string, zone: string): string {
+  return `${pool}\u0000${zone}`;
 }

@@ -4,7 +4,7 @@
  * module memory, so that many executor processes see one consistent cloud (Octavia's own noop
  * driver broke with more than one worker for lack of exactly this).
  */
-import { serverName, snapshotName } from '../../domain/amphora.ts';
+import { ANY_ZONE, serverName, snapshotName } from '../../domain/amphora.ts';
 import {
   AmphoraDriverError,
   type DriverErrorKind,
@@ -18,8 +18,12 @@ import {
   amphoraIdFromTags,
   amphoraTag,
   type BootRequest,
+  type BootSpec,
   type CallOptions,
   type ImageInfo,
+  poolFromTags,
+  poolTag,
+  type ResolvedImage,
   type ServerInfo,
   type ServerStatus,
 } from '../../ports/amphora-driver.ts';
@@ -38,6 +42,7 @@ export const NOOP_OPERATIONS = [
   'listImages',
   'stopServer',
   'deleteImage',
+  'resolveImage',
 ] as const;
 /** A driver operation name. */
 export type NoopOperation = (typeof NOOP_OPERATIONS)[number];
@@ -77,7 +82,10 @@ interface SimServer {
   id: string;
   name: string;
   tags: string[];
+  /** The compute zone requested, or `*` for none. */
   zone: string;
+  /** What it was booted with. */
+  spec?: BootSpec;
   createdAt: number;
   readyAt: number;
   bootFails: boolean;
@@ -93,9 +101,33 @@ interface SimImage {
   activeAt: number;
 }
 
+/** An image published to the simulated catalogue, to boot from (not a snapshot). */
+interface SimBaseImage {
+  id: string;
+  name: string;
+  tags: string[];
+  ownerId?: string;
+  createdAt: number;
+}
+
 const SERVER = 'server/';
+/** `byamphora/<amphoraId>/<serverId>`: finds an amphora's servers without listing the cloud. */
+const BY_AMPHORA = 'byamphora/';
 const IMAGE = 'image/';
+const BASE_IMAGE = 'base-image/';
 const FAULT = 'fault/';
+
+/** The newest published image with `tag` (of `ownerId`, when given). */
+function newestWithTag(
+  entries: readonly Versioned[],
+  tag: string,
+  ownerId?: string,
+): SimBaseImage | undefined {
+  return entries
+    .map((e) => e.value as SimBaseImage)
+    .filter((i) => i.tags.includes(tag) && (ownerId === undefined || i.ownerId === ownerId))
+    .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))[0];
+}
 
 /** The noop driver's dependencies. */
 export interface NoopDriverDeps {
@@ -126,14 +158,18 @@ export class NoopDriver implements AmphoraDriver {
       const server: SimServer = {
         id: this.deps.newId(),
         name: serverName(request.amphoraId),
-        tags: [this.ownershipTag, amphoraTag(request.amphoraId)],
-        zone: request.zone,
+        tags: [this.ownershipTag, amphoraTag(request.amphoraId), poolTag(request.pool)],
+        zone: request.computeZone ?? ANY_ZONE,
+        spec: { ...request.spec },
         createdAt: now,
         readyAt: now + this.boot.bootSeconds * 1000,
         bootFails: this.deps.random() < this.boot.bootFailureRate,
         stopped: false,
         ports: Array.from({ length: this.boot.portsPerServer }, () => this.deps.newId()),
       };
+      // The lookup entry first: a crash in between leaves an entry without a server, which
+      // lookups skip, never a server that lookups cannot find.
+      await this.deps.state.put(`${BY_AMPHORA}${request.amphoraId}/${server.id}`, true, 'absent');
       if (!(await this.deps.state.put(SERVER + server.id, server, 'absent'))) {
         throw new AmphoraDriverError(
           `server id ${server.id} already exists in the simulated cloud`,
@@ -151,19 +187,51 @@ export class NoopDriver implements AmphoraDriver {
 
   async deleteServer(serverId: string, options?: CallOptions): Promise<void> {
     return this.call('deleteServer', serverId, options, async () => {
-      if (!(await this.deps.state.delete(SERVER + serverId))) {
+      const entry = await this.deps.state.get(SERVER + serverId);
+      if (!entry || !(await this.deps.state.delete(SERVER + serverId))) {
         throw new NotFoundError(`server ${serverId} not found`);
       }
+      const amphoraId = amphoraIdFromTags((entry.value as SimServer).tags);
+      if (amphoraId !== undefined)
+        await this.deps.state.delete(`${BY_AMPHORA}${amphoraId}/${serverId}`);
     });
   }
 
   async listServers(filter?: { amphoraId?: string }, options?: CallOptions): Promise<ServerInfo[]> {
     return this.call('listServers', filter?.amphoraId, options, async () => {
-      const all = (await this.deps.state.list(SERVER)).map((e) => e.value as SimServer);
-      return all
+      const amphoraId = filter?.amphoraId;
+      let servers: SimServer[];
+      if (amphoraId === undefined) {
+        servers = (await this.deps.state.list(SERVER)).map((e) => e.value as SimServer);
+      } else {
+        const prefix = `${BY_AMPHORA}${amphoraId}/`;
+        const ids = (await this.deps.state.list(prefix)).map((e) => e.key.slice(prefix.length));
+        const found = await Promise.all(ids.map((id) => this.deps.state.get(SERVER + id)));
+        servers = found.flatMap((e) => (e ? [e.value as SimServer] : []));
+      }
+      return servers
         .filter((s) => s.tags.includes(this.ownershipTag))
-        .filter((s) => !filter?.amphoraId || s.tags.includes(amphoraTag(filter.amphoraId)))
+        .filter((s) => amphoraId === undefined || s.tags.includes(amphoraTag(amphoraId)))
         .map((s) => this.view(s));
+    });
+  }
+
+  async resolveImage(
+    query: { readonly tag: string; readonly ownerId?: string },
+    options?: CallOptions,
+  ): Promise<ResolvedImage> {
+    return this.call('resolveImage', query.tag, options, async () => {
+      const newest = newestWithTag(
+        await this.deps.state.list(BASE_IMAGE),
+        query.tag,
+        query.ownerId,
+      );
+      if (!newest) {
+        throw new NotFoundError(
+          `no active image tagged ${query.tag}${query.ownerId ? ` owned by ${query.ownerId}` : ''} in the simulated cloud`,
+        );
+      }
+      return { id: newest.id, name: newest.name, createdAt: newest.createdAt };
     });
   }
 
@@ -295,10 +363,12 @@ export class NoopDriver implements AmphoraDriver {
     let status: ServerStatus = 'BUILD';
     if (booted) status = s.bootFails ? 'ERROR' : s.stopped ? 'SHUTOFF' : 'ACTIVE';
     const amphoraId = amphoraIdFromTags(s.tags);
+    const pool = poolFromTags(s.tags);
     return {
       id: s.id,
       name: s.name,
       ...(amphoraId !== undefined ? { amphoraId } : {}),
+      ...(pool !== undefined ? { pool } : {}),
       status,
       ...(booted && s.bootFails ? { fault: 'simulated boot failure (noop driver)' } : {}),
       createdAt: s.createdAt,
@@ -362,6 +432,36 @@ export class NoopCloudControl {
     const entry = await this.state.get(SERVER + serverId);
     if (!entry) throw new NotFoundError(`server ${serverId} not found`);
     return (entry.value as SimServer).ports.length;
+  }
+
+  /** Publishes an image with `tags` to the simulated catalogue: the newest one wins a tag. */
+  async publishImage(
+    input: { readonly tags: readonly string[]; readonly name?: string; readonly ownerId?: string },
+    now: number,
+  ): Promise<string> {
+    const id = this.newId();
+    const image: SimBaseImage = {
+      id,
+      name: input.name ?? `amphora-image-${id.slice(0, 8)}`,
+      tags: [...input.tags],
+      ...(input.ownerId !== undefined ? { ownerId: input.ownerId } : {}),
+      createdAt: now,
+    };
+    await this.state.put(BASE_IMAGE + id, image, 'absent');
+    return id;
+  }
+
+  /** The newest image carrying `tag` in the simulated catalogue, if any. */
+  async newestImage(tag: string): Promise<string | undefined> {
+    return newestWithTag(await this.state.list(BASE_IMAGE), tag)?.id;
+  }
+
+  /** What a simulated server was booted with, and its tags. */
+  async server(serverId: string): Promise<{ spec?: BootSpec; tags: string[]; zone: string }> {
+    const entry = await this.state.get(SERVER + serverId);
+    if (!entry) throw new NotFoundError(`server ${serverId} not found`);
+    const s = entry.value as SimServer;
+    return { ...(s.spec ? { spec: s.spec } : {}), tags: [...s.tags], zone: s.zone };
   }
 
   /** Ids of every simulated image. */

@@ -10,6 +10,7 @@ export interface GlanceImage {
   readonly id: string;
   readonly name: string;
   readonly status: string;
+  readonly createdAt?: string;
   readonly properties: Readonly<Record<string, unknown>>;
 }
 
@@ -21,6 +22,7 @@ function toImage(value: unknown): GlanceImage | undefined {
     id: i.id,
     name: typeof i.name === 'string' ? i.name : '',
     status: typeof i.status === 'string' ? i.status : 'queued',
+    ...(typeof i.created_at === 'string' ? { createdAt: i.created_at } : {}),
     // Glance v2 puts custom properties (e.g. amphora_id) at the top level of the image.
     properties: i,
   };

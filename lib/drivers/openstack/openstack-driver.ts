@@ -4,8 +4,8 @@
  * whose path it is given.
  */
 import { readFile } from 'node:fs/promises';
-import type { HousekeeperConfig } from '../../config/schema.ts';
-import { ANY_ZONE, serverName, snapshotName } from '../../domain/amphora.ts';
+import type { OpenStackConnection } from '../../config/schema.ts';
+import { serverName, snapshotName } from '../../domain/amphora.ts';
 import { AmphoraDriverError, NotFoundError, UnavailableError } from '../../domain/errors.ts';
 import {
   type AmphoraDriver,
@@ -15,6 +15,9 @@ import {
   type CallOptions,
   type ImageInfo,
   type ImageStatus,
+  poolFromTags,
+  poolTag,
+  type ResolvedImage,
   type ServerInfo,
   type ServerStatus,
 } from '../../ports/amphora-driver.ts';
@@ -35,8 +38,8 @@ import { NeutronApi } from './neutron.ts';
 import { type BootBody, NovaApi, type NovaServer } from './nova.ts';
 import { OpenStackSession } from './session.ts';
 
-/** The validated `openstack` configuration section. */
-export type OpenStackConfig = HousekeeperConfig['openstack'];
+/** The cloud connection settings (the launch spec travels in each boot request). */
+export type OpenStackConfig = OpenStackConnection;
 
 /** Everything the driver is built from. */
 export interface OpenStackDriverOptions {
@@ -59,8 +62,6 @@ interface Apis {
   readonly glance: GlanceApi;
 }
 
-/** How long a resolved `image_tag` is reused before Glance is asked again. */
-const IMAGE_CACHE_MS = 60_000;
 /** Rounds of list-then-delete before unplug gives up on ports that keep reappearing. */
 const UNPLUG_ROUNDS = 3;
 
@@ -107,7 +108,6 @@ export class OpenStackDriver implements AmphoraDriver {
   private readonly logger: Logger;
   private readonly seenTokens = new Set<string>();
   private apis: Promise<Apis> | undefined;
-  private imageCache?: { id: string; until: number };
 
   constructor(options: OpenStackDriverOptions) {
     this.options = options;
@@ -117,32 +117,39 @@ export class OpenStackDriver implements AmphoraDriver {
   async createServer(request: BootRequest, options?: CallOptions): Promise<ServerInfo> {
     const signal = options?.signal;
     const { nova } = await this.ready(signal);
-    const config = this.options.config;
-    const imageRef = await this.bootImage(signal);
+    const spec = request.spec;
+    if (spec.imageId === undefined || spec.flavorId === undefined) {
+      throw new AmphoraDriverError(
+        `amphora ${request.amphoraId}: a boot needs an image and a flavor (pool ${request.pool})`,
+      );
+    }
     const server: Record<string, unknown> = {
       name: serverName(request.amphoraId),
-      imageRef,
-      flavorRef: config.flavor_id,
-      networks:
-        config.network_ids.length > 0 ? config.network_ids.map((uuid) => ({ uuid })) : 'none',
-      tags: [this.options.ownershipTag, amphoraTag(request.amphoraId)],
+      imageRef: spec.imageId,
+      flavorRef: spec.flavorId,
+      networks: spec.networkIds.length > 0 ? spec.networkIds.map((uuid) => ({ uuid })) : 'none',
+      tags: [this.options.ownershipTag, amphoraTag(request.amphoraId), poolTag(request.pool)],
       // Metadata is for humans reading the server; Nova cannot filter on it, tags do that.
-      metadata: { amphora_id: request.amphoraId, managed_by: this.options.ownershipTag },
-      config_drive: config.config_drive,
+      metadata: {
+        amphora_id: request.amphoraId,
+        pool: request.pool,
+        managed_by: this.options.ownershipTag,
+      },
+      config_drive: spec.configDrive,
     };
-    if (config.security_group_ids.length > 0) {
+    if (spec.securityGroupIds.length > 0) {
       // Nova resolves `name` against security group names and ids alike.
-      server.security_groups = config.security_group_ids.map((name) => ({ name }));
+      server.security_groups = spec.securityGroupIds.map((name) => ({ name }));
     }
-    if (config.key_name !== undefined) server.key_name = config.key_name;
-    if (config.user_data !== undefined) {
-      server.user_data = Buffer.from(config.user_data, 'utf8').toString('base64');
+    if (spec.keyName !== undefined) server.key_name = spec.keyName;
+    if (spec.userData !== undefined) {
+      server.user_data = Buffer.from(spec.userData, 'utf8').toString('base64');
     }
-    if (request.zone !== ANY_ZONE) server.availability_zone = request.zone;
+    if (request.computeZone !== undefined) server.availability_zone = request.computeZone;
     const body: BootBody = {
       server,
-      ...(config.server_group_id !== undefined
-        ? { 'os:scheduler_hints': { group: config.server_group_id } }
+      ...(spec.serverGroupId !== undefined
+        ? { 'os:scheduler_hints': { group: spec.serverGroupId } }
         : {}),
     };
     const id = await nova.boot(body, signal);
@@ -150,8 +157,9 @@ export class OpenStackDriver implements AmphoraDriver {
       id,
       name: serverName(request.amphoraId),
       amphoraId: request.amphoraId,
+      pool: request.pool,
       status: 'BUILD',
-      ...(request.zone !== ANY_ZONE ? { zone: request.zone } : {}),
+      ...(request.computeZone !== undefined ? { zone: request.computeZone } : {}),
     };
   }
 
@@ -304,46 +312,46 @@ export class OpenStackDriver implements AmphoraDriver {
     }
   }
 
-  /** The image to boot: the configured id, or the newest active image with the tag. */
-  private async bootImage(signal?: AbortSignal): Promise<string> {
-    const config = this.options.config;
-    if (config.image_id !== undefined) return config.image_id;
-    const tag = config.image_tag;
-    if (tag === undefined) {
-      throw new AmphoraDriverError('openstack.image_id or openstack.image_tag must be configured');
-    }
-    const now = this.options.clock.now();
-    if (this.imageCache && now < this.imageCache.until) return this.imageCache.id;
+  async resolveImage(
+    query: { readonly tag: string; readonly ownerId?: string },
+    options?: CallOptions,
+  ): Promise<ResolvedImage> {
+    const signal = options?.signal;
     const { glance } = await this.ready(signal);
     const images = await glance.images(
       {
-        tag,
+        tag: query.tag,
         status: 'active',
         sort: 'created_at:desc',
-        ...(config.image_owner_id !== undefined ? { owner: config.image_owner_id } : {}),
+        ...(query.ownerId !== undefined ? { owner: query.ownerId } : {}),
         limit: 2,
       },
       signal,
     );
     const newest = images[0];
     if (!newest) {
-      throw new AmphoraDriverError(
-        `no active image tagged ${tag}${config.image_owner_id ? ` owned by ${config.image_owner_id}` : ''}`,
+      throw new NotFoundError(
+        `no active image tagged ${query.tag}${query.ownerId ? ` owned by ${query.ownerId}` : ''}`,
       );
     }
     if (images.length > 1) {
       this.logger.warn('several active images carry the amphora image tag; booting the newest', {
-        tag,
+        tag: query.tag,
         imageId: newest.id,
-        ...(config.image_owner_id !== undefined ? { owner: config.image_owner_id } : {}),
+        ...(query.ownerId !== undefined ? { owner: query.ownerId } : {}),
       });
     }
-    this.imageCache = { id: newest.id, until: now + IMAGE_CACHE_MS };
-    return newest.id;
+    const created = newest.createdAt !== undefined ? Date.parse(newest.createdAt) : Number.NaN;
+    return {
+      id: newest.id,
+      name: newest.name,
+      ...(Number.isFinite(created) ? { createdAt: created } : {}),
+    };
   }
 
   private view(s: NovaServer): ServerInfo {
     const fromTags = amphoraIdFromTags(s.tags);
+    const pool = poolFromTags(s.tags);
     const amphoraId =
       fromTags ??
       (s.name.startsWith(NAME_PREFIX) && s.name.length > NAME_PREFIX.length
@@ -355,6 +363,7 @@ export class OpenStackDriver implements AmphoraDriver {
       id: s.id,
       name: s.name,
       ...(amphoraId !== undefined ? { amphoraId } : {}),
+      ...(pool !== undefined ? { pool } : {}),
       status,
       ...(status === 'ERROR'
         ? {

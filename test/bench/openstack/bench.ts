@@ -21,8 +21,10 @@ import {
   osciEnvPath,
   RawCloud,
   realConfig,
+  realSpec,
   runTag,
 } from '../../openstack/support.ts';
+import { bootRequest } from '../../support/boot.ts';
 
 const N = Number(process.env.BENCH_N ?? 20);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
@@ -70,7 +72,8 @@ async function driverRound(tag: string): Promise<Figures> {
   const ids = await Promise.all(
     Array.from(
       { length: N },
-      async (_, i) => (await driver.createServer({ amphoraId: `drv-${i}-${tag}`, zone: '*' })).id,
+      async (_, i) =>
+        (await driver.createServer(bootRequest(`drv-${i}-${tag}`, '*', realSpec(env)))).id,
     ),
   );
   let pending = ids;

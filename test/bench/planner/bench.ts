@@ -45,11 +45,11 @@ import {
   recordItem,
   recordKey,
   SWEEP_KEY,
-  zoneStatsKey,
+  zoneKey,
 } from '../../../lib/adapters/dynamodb/items.ts';
 import {
+  BY_EXPIRY,
   BY_STATE_AGE,
-  BY_STATE_ZONE,
   createTable,
   PRESERVED_QUEUE,
 } from '../../../lib/adapters/dynamodb/table.ts';
@@ -63,8 +63,8 @@ import {
   type AmphoraState,
   type HistoryEntry,
 } from '../../../lib/domain/amphora.ts';
-import { readPlan } from '../../../lib/domain/planner.ts';
-import { tallyByZoneAndState, type ZoneStateCounts } from '../../../lib/domain/pool.ts';
+import { type ListRead, launchNow, readPlan } from '../../../lib/domain/planner.ts';
+import { type PoolCounts, type PoolState, tally } from '../../../lib/domain/pool.ts';
 import {
   createTaskQueues,
   type DynamoDbLocal,
@@ -183,7 +183,7 @@ interface Pool {
   readonly shape: Shape;
   readonly table: string;
   readonly records: readonly AmphoraRecord[];
-  readonly counts: ZoneStateCounts;
+  readonly counts: PoolCounts;
   readonly readyPerZone: Readonly<Record<string, number>>;
   readonly bootingPerZone: Readonly<Record<string, number>>;
 }
@@ -300,8 +300,8 @@ function poolRecords(size: number, shape: Shape, now: number): AmphoraRecord[] {
   return records;
 }
 
-function perZone(counts: ZoneStateCounts, state: AmphoraState): Record<string, number> {
-  return Object.fromEntries(ZONES.map((z) => [z, counts[z]?.[state] ?? 0]));
+function perZone(counts: PoolCounts, state: AmphoraState): Record<string, number> {
+  return Object.fromEntries(ZONES.map((z) => [z, counts.default?.[z]?.[state] ?? 0]));
 }
 
 async function batchWrite(
@@ -350,17 +350,31 @@ async function seed(client: DynamoDBClient, size: number, shape: Shape): Promise
       }
     },
   );
-  // The pool statistics (one healthy item per zone) and a sweep that is not due.
+  // Each zone's counters (as the transitions would have kept them), healthy creation
+  // statistics and a fleet known current; and a sweep that is not due.
+  const counts = tally(records);
+  const launch = launchNow(parseConfig({}).pools[0]!, ZONES[0]!, {
+    counts: {},
+    zones: [],
+    images: [],
+  });
   for (const zone of ZONES) {
+    const counters = Object.fromEntries(
+      AMPHORA_STATES.map((st) => [`c_${st}`, { N: String(counts.default?.[zone]?.[st] ?? 0) }]),
+    );
     await client.send(
       new PutItemCommand({
         TableName: table,
         Item: {
-          ...zoneStatsKey(zone),
+          ...zoneKey('default', zone),
+          pool: { S: 'default' },
           zone: { S: zone },
+          ...counters,
+          rev: { N: '1' },
           consecutiveFailures: { N: '0' },
           successesSinceFailure: { N: '40' },
           everFailed: { BOOL: false },
+          fleet: { M: { digest: { S: launch!.digest } } },
         },
       }),
     );
@@ -375,7 +389,6 @@ async function seed(client: DynamoDBClient, size: number, shape: Shape): Promise
   process.stderr.write(
     `  seeded ${table}: ${size} records in ${seconds.toFixed(1)} s (${Math.round(size / seconds)}/s)\n`,
   );
-  const counts = tallyByZoneAndState(records);
   return {
     size,
     shape,
@@ -417,8 +430,9 @@ function configFor(pool: Pool, variant: Variant): HousekeeperConfig {
 
 /** The reads a cycle of this pool needs, decided once (outside the timing). */
 interface FloorPlan {
-  readonly listStates: readonly AmphoraState[];
+  readonly lists: readonly ListRead[];
   readonly preservedQueue: boolean;
+  readonly expired: number;
 }
 
 async function pagesOf(
@@ -461,34 +475,23 @@ async function batchGetKeys(client: DynamoDBClient, table: string, items: Item[]
  * decoding, no planning.
  */
 async function floor(client: DynamoDBClient, table: string, fp: FloorPlan): Promise<void> {
-  await Promise.all([
-    ...AMPHORA_STATES.map((state) =>
-      pagesOf(client, {
-        TableName: table,
-        IndexName: BY_STATE_ZONE.indexName,
-        KeyConditionExpression: '#state = :state',
-        ProjectionExpression: '#zoneAge',
-        ExpressionAttributeNames: { '#state': ATTR.state, '#zoneAge': ATTR.zoneAge },
-        ExpressionAttributeValues: { ':state': { S: state } },
-      }),
-    ),
-    pagesOf(client, {
-      TableName: table,
-      KeyConditionExpression: '#pk = :pk',
-      ExpressionAttributeNames: { '#pk': ATTR.pk },
-      ExpressionAttributeValues: { ':pk': { S: POOL_PARTITION } },
-      ConsistentRead: true,
-    }),
-  ]);
+  await pagesOf(client, {
+    TableName: table,
+    KeyConditionExpression: '#pk = :pk',
+    ExpressionAttributeNames: { '#pk': ATTR.pk },
+    ExpressionAttributeValues: { ':pk': { S: POOL_PARTITION } },
+    ConsistentRead: true,
+  });
   const list = (input: Omit<QueryCommandInput, 'TableName'>) =>
     pagesOf(client, { TableName: table, ...input }, (items) => batchGetKeys(client, table, items));
   await Promise.all([
-    ...fp.listStates.map((state) =>
+    ...fp.lists.map((l) =>
       list({
         IndexName: BY_STATE_AGE.indexName,
         KeyConditionExpression: '#state = :state',
         ExpressionAttributeNames: { '#state': ATTR.state },
-        ExpressionAttributeValues: { ':state': { S: state } },
+        ExpressionAttributeValues: { ':state': { S: `${l.pool}#${l.state}` } },
+        ...(l.limit !== undefined ? { Limit: l.limit } : {}),
       }),
     ),
     ...(fp.preservedQueue
@@ -499,6 +502,23 @@ async function floor(client: DynamoDBClient, table: string, fp: FloorPlan): Prom
             ExpressionAttributeNames: { '#queue': ATTR.queue },
             ExpressionAttributeValues: { ':queue': { S: PRESERVED_QUEUE_PARTITION } },
           }),
+        ]
+      : []),
+    ...(fp.expired > 0
+      ? [
+          client.send(
+            new QueryCommand({
+              TableName: table,
+              IndexName: BY_EXPIRY.indexName,
+              KeyConditionExpression: '#e = :e AND #at <= :now',
+              ExpressionAttributeNames: { '#e': ATTR.expiry, '#at': ATTR.expiryAt },
+              ExpressionAttributeValues: {
+                ':e': { S: 'DELETED' },
+                ':now': { S: `${String(Date.now()).padStart(16, '0')}:~` },
+              },
+              Limit: fp.expired,
+            }),
+          ),
         ]
       : []),
   ]);
@@ -605,8 +625,17 @@ async function main(): Promise<number> {
   const measured = new Map<string, Measured>();
   const floorPlans = new Map<string, FloorPlan>();
   for (const pool of pools) {
-    const rp = readPlan(configFor(pool, pool.shape), pool.counts);
-    floorPlans.set(pool.table, { listStates: rp.states, preservedQueue: rp.preservedQueue });
+    // The floor reads what the cycle's decisions need, decided once from the stored pool state.
+    const state: PoolState = await new DynamoDbPoolStore({
+      client: ddb,
+      tableName: pool.table,
+    }).getPoolState();
+    const rp = readPlan(configFor(pool, pool.shape), state);
+    floorPlans.set(pool.table, {
+      lists: rp.lists,
+      preservedQueue: rp.preservedQueue,
+      expired: rp.expired,
+    });
   }
   const slot = (k: string) => {
     let m = measured.get(k);

@@ -7,6 +7,7 @@ import {
   OpenStackDriver,
   type OpenStackDriverOptions,
 } from '../../../lib/drivers/openstack/openstack-driver.ts';
+import type { BootSpec } from '../../../lib/ports/amphora-driver.ts';
 import type { Clock } from '../../../lib/ports/clock.ts';
 import type { LogFields, Logger } from '../../../lib/ports/telemetry.ts';
 import type { DriverHarness } from '../../contract/driver-contract.ts';
@@ -47,16 +48,19 @@ export function passwordCredentials(fake: FakeOpenStack): OpenStackCredentials {
   };
 }
 
-/** A valid `openstack` section for the fake. */
+/** A valid connection to the fake. */
 export function fakeConfig(patch: Partial<OpenStackConfig> = {}): OpenStackConfig {
+  return { interface: 'public', request_timeout: 5, ...patch };
+}
+
+/** What the fake's servers boot with. */
+export function fakeSpec(patch: Partial<BootSpec> = {}): BootSpec {
   return {
-    interface: 'public',
-    image_id: 'img-base',
-    flavor_id: 'flavor-1',
-    network_ids: ['net-1'],
-    security_group_ids: [],
-    config_drive: false,
-    request_timeout: 5,
+    imageId: 'img-base',
+    flavorId: 'flavor-1',
+    networkIds: ['net-1'],
+    securityGroupIds: [],
+    configDrive: false,
     ...patch,
   };
 }
@@ -127,12 +131,19 @@ export async function pollUntil<T>(
   }
 }
 
+let publishedAt = 0;
+
 /** The contract-suite harness for the openstack driver on a fake cloud. */
 export function fakeHarness(fake: FakeOpenStack): DriverHarness {
   return {
     driver: driverOnFake(fake),
     eventually: (probe, what) => pollUntil(probe, what),
     portCount: async (serverId) => fake.portCount(serverId),
+    spec: fakeSpec(),
+    publishImage: async (tag) => {
+      publishedAt = Math.max(Date.now(), publishedAt + 1);
+      return fake.addImage({ name: `image-${publishedAt}`, tags: [tag], created: publishedAt });
+    },
     cleanup: () => fake.stop(),
   };
 }

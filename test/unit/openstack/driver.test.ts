@@ -5,12 +5,14 @@ import { AmphoraDriverError, NotFoundError } from '../../../lib/domain/errors.ts
 import { clearTokenCache } from '../../../lib/drivers/openstack/keystone.ts';
 import { NOVA_MICROVERSION } from '../../../lib/drivers/openstack/nova.ts';
 import { serverStatus } from '../../../lib/drivers/openstack/openstack-driver.ts';
-import { amphoraTag } from '../../../lib/ports/amphora-driver.ts';
+import { amphoraTag, poolTag } from '../../../lib/ports/amphora-driver.ts';
+import { bootRequest } from '../../support/boot.ts';
 import { FakeOpenStack } from '../../support/openstack-fake/fake-openstack.ts';
 import {
   capturingLogger,
   driverOnFake,
   FAKE_OWNER,
+  fakeSpec,
   pollUntil,
 } from '../../support/openstack-fake/harness.ts';
 
@@ -43,21 +45,20 @@ describe('the openstack driver on the fake cloud', () => {
   });
 
   describe('boot', () => {
-    it('sends every configured boot option, tags and the pinned microversion', async () => {
+    it('sends every boot option of the request, the tags and the pinned microversion', async () => {
       // Prepare
-      const driver = driverOnFake(fake, {
-        config: {
-          network_ids: ['net-a', 'net-b'],
-          security_group_ids: ['sg-1', 'sg-2'],
-          key_name: 'amphora-key',
-          config_drive: true,
-          user_data: '#cloud-config\nhostname: ä\n',
-          server_group_id: 'group-1',
-        },
-      });
+      const driver = driverOnFake(fake);
       const amphoraId = randomUUID();
+      const spec = fakeSpec({
+        networkIds: ['net-a', 'net-b'],
+        securityGroupIds: ['sg-1', 'sg-2'],
+        keyName: 'amphora-key',
+        configDrive: true,
+        userData: '#cloud-config\nhostname: ä\n',
+        serverGroupId: 'group-1',
+      });
       // Act
-      const created = await driver.createServer({ amphoraId, zone: 'az-2' });
+      const created = await driver.createServer(bootRequest(amphoraId, 'az-2', spec, 'large'));
       // Assess
       const { server, hints } = fake.lastBoot();
       expect(server).toEqual({
@@ -65,8 +66,8 @@ describe('the openstack driver on the fake cloud', () => {
         imageRef: 'img-base',
         flavorRef: 'flavor-1',
         networks: [{ uuid: 'net-a' }, { uuid: 'net-b' }],
-        tags: [FAKE_OWNER, amphoraTag(amphoraId)],
-        metadata: { amphora_id: amphoraId, managed_by: FAKE_OWNER },
+        tags: [FAKE_OWNER, amphoraTag(amphoraId), poolTag('large')],
+        metadata: { amphora_id: amphoraId, pool: 'large', managed_by: FAKE_OWNER },
         config_drive: true,
         security_groups: [{ name: 'sg-1' }, { name: 'sg-2' }],
         key_name: 'amphora-key',
@@ -81,13 +82,14 @@ describe('the openstack driver on the fake cloud', () => {
         id: expect.any(String),
         name: serverName(amphoraId),
         amphoraId,
+        pool: 'large',
         status: 'BUILD',
         zone: 'az-2',
       });
     });
 
-    it('leaves the zone to Nova and sends no optional field when none is configured', async () => {
-      await driverOnFake(fake).createServer({ amphoraId: 'a-1', zone: '*' });
+    it('leaves the zone to Nova and sends no optional field when none is requested', async () => {
+      await driverOnFake(fake).createServer(bootRequest('a-1', '*', fakeSpec()));
       const { server, hints } = fake.lastBoot();
       expect(Object.keys(server).sort()).toEqual(
         ['config_drive', 'flavorRef', 'imageRef', 'metadata', 'name', 'networks', 'tags'].sort(),
@@ -95,21 +97,39 @@ describe('the openstack driver on the fake cloud', () => {
       expect(hints).toBeUndefined();
     });
 
-    it('boots the newest active image with the tag, warning when several match', async () => {
+    it('refuses a boot without an image or a flavor, sending nothing', async () => {
+      const driver = driverOnFake(fake);
+      for (const spec of [fakeSpec({ imageId: undefined }), fakeSpec({ flavorId: undefined })]) {
+        const { imageId, flavorId, ...rest } = spec;
+        const error = await driver
+          .createServer(
+            bootRequest('a-1', '*', {
+              ...rest,
+              ...(imageId ? { imageId } : {}),
+              ...(flavorId ? { flavorId } : {}),
+            }),
+          )
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(AmphoraDriverError);
+        expect((error as Error).message).toBe(
+          'amphora a-1: a boot needs an image and a flavor (pool default)',
+        );
+      }
+      expect(fake.requestsTo('compute', 'POST')).toHaveLength(0);
+    });
+
+    it('resolves a tag to the newest active image, warning when several match', async () => {
       // Prepare
       const older = fake.addImage({ name: 'amp-1', tags: ['amp'], created: 1_000 });
       const newer = fake.addImage({ name: 'amp-2', tags: ['amp'], created: 2_000 });
       fake.addImage({ name: 'amp-3', tags: ['amp'], created: 3_000, status: 'queued' });
       fake.addImage({ name: 'other', tags: ['other'], created: 4_000 });
       const logger = capturingLogger();
-      const driver = driverOnFake(fake, {
-        config: { image_id: undefined, image_tag: 'amp' },
-        logger,
-      });
+      const driver = driverOnFake(fake, { logger });
       // Act
-      await driver.createServer({ amphoraId: 'a-1', zone: '*' });
+      const resolved = await driver.resolveImage({ tag: 'amp' });
       // Assess
-      expect(fake.lastBoot().server.imageRef).toBe(newer);
+      expect(resolved).toMatchObject({ id: newer, name: 'amp-2' });
       expect(older).not.toBe(newer);
       expect(logger.lines).toEqual([
         expect.objectContaining({ level: 'warn', fields: { tag: 'amp', imageId: newer } }),
@@ -122,7 +142,7 @@ describe('the openstack driver on the fake cloud', () => {
       });
     });
 
-    it('filters tagged images by owner when image_owner_id is set', async () => {
+    it('filters tagged images by owner when one is given', async () => {
       const mine = fake.addImage({
         name: 'amp-mine',
         tags: ['amp'],
@@ -131,38 +151,29 @@ describe('the openstack driver on the fake cloud', () => {
       });
       fake.addImage({ name: 'amp-theirs', tags: ['amp'], owner: 'p-stranger', created: 9_000 });
       const logger = capturingLogger();
-      const driver = driverOnFake(fake, {
-        config: { image_id: undefined, image_tag: 'amp', image_owner_id: 'p-octavia' },
-        logger,
-      });
-      await driver.createServer({ amphoraId: 'a-1', zone: '*' });
-      expect(fake.lastBoot().server.imageRef).toBe(mine);
+      const driver = driverOnFake(fake, { logger });
+      expect((await driver.resolveImage({ tag: 'amp', ownerId: 'p-octavia' })).id).toBe(mine);
       expect(logger.lines).toEqual([]);
     });
 
-    it('asks Glance once for a tag across boots within a minute', async () => {
-      const driver = driverOnFake(fake, { config: { image_id: undefined, image_tag: 'amphora' } });
-      await driver.createServer({ amphoraId: 'a-1', zone: '*' });
-      await driver.createServer({ amphoraId: 'a-2', zone: '*' });
-      expect(fake.requestsTo('image', 'GET')).toHaveLength(1);
+    it('asks Glance on every resolution: caching is the planner’s, across cycles', async () => {
+      const driver = driverOnFake(fake);
+      await driver.resolveImage({ tag: 'amphora' });
+      await driver.resolveImage({ tag: 'amphora' });
+      expect(fake.requestsTo('image', 'GET')).toHaveLength(2);
     });
 
-    it('refuses to boot when no active image has the tag', async () => {
-      const driver = driverOnFake(fake, {
-        config: { image_id: undefined, image_tag: 'missing-tag' },
-      });
-      const error = await driver
-        .createServer({ amphoraId: 'a-1', zone: '*' })
-        .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(AmphoraDriverError);
+    it('raises NotFoundError when no active image has the tag', async () => {
+      const driver = driverOnFake(fake);
+      const error = await driver.resolveImage({ tag: 'missing-tag' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NotFoundError);
       expect((error as Error).message).toBe('no active image tagged missing-tag');
-      expect(fake.requestsTo('compute', 'POST')).toHaveLength(0);
     });
 
     it("passes Nova's refusal of a boot on as AmphoraDriverError with its message", async () => {
-      const driver = driverOnFake(fake, { config: { image_id: 'gone' } });
+      const driver = driverOnFake(fake);
       const error = await driver
-        .createServer({ amphoraId: 'a-1', zone: '*' })
+        .createServer(bootRequest('a-1', '*', fakeSpec({ imageId: 'gone' })))
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AmphoraDriverError);
       expect((error as AmphoraDriverError).status).toBe(400);
@@ -174,7 +185,7 @@ describe('the openstack driver on the fake cloud', () => {
     it('reports a server stuck in BUILD as BUILD, however long it is asked', async () => {
       fake.bootPlan.push('stuck');
       const driver = driverOnFake(fake);
-      const { id } = await driver.createServer({ amphoraId: 'a-1', zone: '*' });
+      const { id } = await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
       for (let i = 0; i < 5; i++) {
         await new Promise((r) => setTimeout(r, 15));
         expect((await driver.getServer(id)).status).toBe('BUILD');
@@ -186,7 +197,7 @@ describe('the openstack driver on the fake cloud', () => {
         error: 'No valid host was found. There are not enough hosts available.',
       });
       const driver = driverOnFake(fake);
-      const { id } = await driver.createServer({ amphoraId: 'a-1', zone: '*' });
+      const { id } = await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
       const server = await pollUntil(async () => {
         const s = await driver.getServer(id);
         return s.status === 'BUILD' ? undefined : s;
@@ -201,7 +212,7 @@ describe('the openstack driver on the fake cloud', () => {
     it('reads the creation time and zone Nova reports', async () => {
       const driver = driverOnFake(fake);
       const before = Date.now() - 1_000;
-      const { id } = await driver.createServer({ amphoraId: 'a-1', zone: 'az-9' });
+      const { id } = await driver.createServer(bootRequest('a-1', 'az-9', fakeSpec()));
       const server = await driver.getServer(id);
       expect(server.zone).toBe('az-9');
       expect(server.createdAt).toBeGreaterThanOrEqual(before);
@@ -215,8 +226,8 @@ describe('the openstack driver on the fake cloud', () => {
       fake = await new FakeOpenStack({ ignoreTagsFilter: true }).start();
       const ours = driverOnFake(fake);
       const theirs = driverOnFake(fake, { ownershipTag: 'someone-else' });
-      const a = await ours.createServer({ amphoraId: 'a', zone: '*' });
-      await theirs.createServer({ amphoraId: 'b', zone: '*' });
+      const a = await ours.createServer(bootRequest('a', '*', fakeSpec()));
+      await theirs.createServer(bootRequest('b', '*', fakeSpec()));
       // Act
       const listed = await ours.listServers();
       const onlyB = await ours.listServers({ amphoraId: 'b' });
@@ -238,7 +249,7 @@ describe('the openstack driver on the fake cloud', () => {
       const driver = driverOnFake(fake);
       const ids = [];
       for (let i = 0; i < 5; i++)
-        ids.push((await driver.createServer({ amphoraId: `a-${i}`, zone: '*' })).id);
+        ids.push((await driver.createServer(bootRequest(`a-${i}`, '*', fakeSpec()))).id);
       const listed = await driver.listServers();
       expect(listed.map((s) => s.id)).toEqual(ids);
       expect(fake.requestsTo('compute', 'GET')).toHaveLength(3);
@@ -257,8 +268,10 @@ describe('the openstack driver on the fake cloud', () => {
 
   describe('unplug', () => {
     it('deletes every port of a server with several NICs and confirms none remains', async () => {
-      const driver = driverOnFake(fake, { config: { network_ids: ['n1', 'n2', 'n3'] } });
-      const { id } = await driver.createServer({ amphoraId: 'a-1', zone: '*' });
+      const driver = driverOnFake(fake);
+      const { id } = await driver.createServer(
+        bootRequest('a-1', '*', fakeSpec({ networkIds: ['n1', 'n2', 'n3'] })),
+      );
       expect(fake.portCount(id)).toBe(3);
       await driver.unplug(id);
       expect(fake.portCount(id)).toBe(0);
@@ -269,7 +282,7 @@ describe('the openstack driver on the fake cloud', () => {
     it('takes a 404 on a port delete as gone, and trusts only the Neutron re-check', async () => {
       // Prepare: Neutron answers 404 once without the port being gone
       const driver = driverOnFake(fake);
-      const { id } = await driver.createServer({ amphoraId: 'a-1', zone: '*' });
+      const { id } = await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
       fake.inject({
         service: 'network',
         method: 'DELETE',
@@ -287,7 +300,7 @@ describe('the openstack driver on the fake cloud', () => {
 
     it('gives up with AmphoraDriverError when ports keep coming back', async () => {
       const driver = driverOnFake(fake);
-      const { id } = await driver.createServer({ amphoraId: 'a-1', zone: '*' });
+      const { id } = await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
       // Neutron says it deleted the port but the port stays: what a racing re-plug looks like.
       fake.inject({ service: 'network', method: 'DELETE', status: 204 });
       const error = await driver.unplug(id).catch((e: unknown) => e);
@@ -304,7 +317,7 @@ describe('the openstack driver on the fake cloud', () => {
   describe('snapshot and stop', () => {
     it('names the snapshot after the amphora and marks it with the amphora id', async () => {
       const driver = driverOnFake(fake);
-      const { id } = await driver.createServer({ amphoraId: 'a-1', zone: '*' });
+      const { id } = await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
       const { imageId } = await driver.snapshot(id, { amphoraId: 'a-1' });
       expect(JSON.parse(fake.requestsTo('compute', 'POST', /action$/)[0]!.body)).toEqual({
         createImage: {
@@ -326,7 +339,7 @@ describe('the openstack driver on the fake cloud', () => {
 
     it('counts a 409 from a server that is already stopped as done', async () => {
       const driver = driverOnFake(fake);
-      const { id } = await driver.createServer({ amphoraId: 'a-1', zone: '*' });
+      const { id } = await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
       await pollUntil(
         async () => ((await driver.getServer(id)).status === 'ACTIVE' ? true : undefined),
         'ACTIVE',
@@ -341,7 +354,7 @@ describe('the openstack driver on the fake cloud', () => {
     it('passes on a 409 from a server that is busy rather than stopped', async () => {
       fake.bootPlan.push('stuck');
       const driver = driverOnFake(fake);
-      const { id } = await driver.createServer({ amphoraId: 'a-1', zone: '*' });
+      const { id } = await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
       const error = await driver.stopServer(id).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(AmphoraDriverError);
       expect((error as AmphoraDriverError).status).toBe(409);

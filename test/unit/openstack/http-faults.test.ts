@@ -16,8 +16,9 @@ import {
 } from '../../../lib/drivers/openstack/http.ts';
 import { clearTokenCache } from '../../../lib/drivers/openstack/keystone.ts';
 import type { Clock } from '../../../lib/ports/clock.ts';
+import { bootRequest } from '../../support/boot.ts';
 import { FakeOpenStack } from '../../support/openstack-fake/fake-openstack.ts';
-import { capturingLogger, driverOnFake } from '../../support/openstack-fake/harness.ts';
+import { capturingLogger, driverOnFake, fakeSpec } from '../../support/openstack-fake/harness.ts';
 
 const SERVER_PATH = /^\/v2\.1\/servers\/[^/]+$/;
 const HTML_502 =
@@ -35,7 +36,9 @@ describe('transient failures and retries (driver on the fake)', () => {
   });
 
   async function bootOne(): Promise<string> {
-    const server = await driverOnFake(fake).createServer({ amphoraId: randomUUID(), zone: '*' });
+    const server = await driverOnFake(fake).createServer(
+      bootRequest(randomUUID(), '*', fakeSpec()),
+    );
     fake.requests.length = 0;
     return server.id;
   }
@@ -76,7 +79,7 @@ describe('transient failures and retries (driver on the fake)', () => {
     fake.inject({ service: 'compute', method: 'POST', status: 503 });
     // Act
     const error = await driverOnFake(fake)
-      .createServer({ amphoraId: randomUUID(), zone: '*' })
+      .createServer(bootRequest(randomUUID(), '*', fakeSpec()))
       .catch((e: unknown) => e);
     // Assess
     expect(error).toBeInstanceOf(UnavailableError);
@@ -129,7 +132,7 @@ describe('transient failures and retries (driver on the fake)', () => {
     // Act
     const got = await driver.getServer(id);
     const boot = await driver
-      .createServer({ amphoraId: randomUUID(), zone: '*' })
+      .createServer(bootRequest(randomUUID(), '*', fakeSpec()))
       .catch((e: unknown) => e);
     // Assess
     expect(got.id).toBe(id);
@@ -172,7 +175,7 @@ describe('transient failures and retries (driver on the fake)', () => {
     const controller = new AbortController();
     controller.abort(new Error('lambda deadline'));
     const error = await driverOnFake(fake)
-      .createServer({ amphoraId: 'a-1', zone: '*' }, { signal: controller.signal })
+      .createServer(bootRequest('a-1', '*', fakeSpec()), { signal: controller.signal })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnavailableError);
     expect(fake.requests).toEqual([]);
@@ -186,8 +189,8 @@ describe('transient failures and retries (driver on the fake)', () => {
     // Act
     await driver.listServers();
     await driver.listServers();
-    await driver.createServer({ amphoraId: 'a-1', zone: '*' });
-    await driver.createServer({ amphoraId: 'a-2', zone: '*' });
+    await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
+    await driver.createServer(bootRequest('a-2', '*', fakeSpec()));
     // Assess
     const [get1, get2, post1, post2] = fake.requests.map((r) => r.connection);
     expect(get2).toBe(get1);
@@ -388,7 +391,7 @@ describe('the JSON client on its own', () => {
     const fake = await new FakeOpenStack().start();
     try {
       const driver = driverOnFake(fake, { transport });
-      const created = await driver.createServer({ amphoraId: 'a-1', zone: '*' });
+      const created = await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
       expect((await driver.getServer(created.id)).amphoraId).toBe('a-1');
       await expect(driver.getImage('missing')).rejects.toBeInstanceOf(NotFoundError);
     } finally {

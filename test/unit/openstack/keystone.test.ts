@@ -10,11 +10,13 @@ import {
   selectEndpoint,
 } from '../../../lib/drivers/openstack/keystone.ts';
 import { versionedEndpoint } from '../../../lib/drivers/openstack/session.ts';
+import { bootRequest } from '../../support/boot.ts';
 import { FakeOpenStack } from '../../support/openstack-fake/fake-openstack.ts';
 import {
   appCredentials,
   capturingLogger,
   driverOnFake,
+  fakeSpec,
   passwordCredentials,
 } from '../../support/openstack-fake/harness.ts';
 
@@ -232,7 +234,7 @@ describe('tokens against the fake Keystone', () => {
     const driver = driverOnFake(fake);
     await driver.listServers();
     fake.revokeAllTokens();
-    await driver.createServer({ amphoraId: randomUUID(), zone: '*' });
+    await driver.createServer(bootRequest(randomUUID(), '*', fakeSpec()));
     expect(fake.servers.size).toBe(1);
     expect(fake.requestsTo('compute', 'POST')).toHaveLength(2);
   });

@@ -8,6 +8,7 @@ import { AmphoraDriverError } from '../../../lib/domain/errors.ts';
 import type { OpenStackCredentials } from '../../../lib/drivers/openstack/credentials.ts';
 import { clearTokenCache } from '../../../lib/drivers/openstack/keystone.ts';
 import type { OpenStackDriver } from '../../../lib/drivers/openstack/openstack-driver.ts';
+import { bootRequest } from '../../support/boot.ts';
 import {
   type FakeOpenStack as Fake,
   FakeOpenStack,
@@ -18,6 +19,7 @@ import {
   type CapturingLogger,
   capturingLogger,
   driverOnFake,
+  fakeSpec,
   passwordCredentials,
 } from '../../support/openstack-fake/harness.ts';
 
@@ -65,7 +67,7 @@ interface Scenario {
   readonly timeout?: boolean;
 }
 
-const boot = (d: OpenStackDriver) => d.createServer({ amphoraId: randomUUID(), zone: '*' });
+const boot = (d: OpenStackDriver) => d.createServer(bootRequest(randomUUID(), '*', fakeSpec()));
 
 const SCENARIOS: Scenario[] = [
   {
