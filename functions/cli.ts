@@ -37,6 +37,7 @@ import {
   saveLocalConfig,
 } from './local-stack.ts';
 import { memoryStack } from './memory-stack.ts';
+import { stackEnvironment } from './stack-outputs.ts';
 
 function wholeNumber(name: string, min = 1) {
   return (value: string): number => {
@@ -72,6 +73,7 @@ function readJsonFile(file: string | undefined): Record<string, unknown> {
 
 interface StackOptions {
   target: 'local' | 'aws';
+  stack?: string;
   config?: string;
   logLevel: Level;
 }
@@ -79,8 +81,15 @@ interface StackOptions {
 /** Opens the stack a command works on; the caller closes it. */
 async function open(opts: StackOptions): Promise<OpenStack> {
   const logger = consoleLogger(opts.logLevel);
+  if (opts.stack !== undefined && opts.target !== 'aws') {
+    throw new HousekeeperError(`--stack ${opts.stack}: only with --target aws`);
+  }
   if (opts.target === 'aws') {
-    return openAwsStack({ config: readJsonFile(opts.config), logger, env: process.env });
+    // The stack's own table, queues and configuration win over the shell's variables.
+    const env = opts.stack
+      ? { ...process.env, ...(await stackEnvironment(opts.stack)) }
+      : process.env;
+    return openAwsStack({ config: readJsonFile(opts.config), logger, env });
   }
   const raw = { ...LOCAL_CONFIG, ...savedLocalConfig(), ...readJsonFile(opts.config) };
   return openLocalStack({ config: parseConfig(raw), logger, env: process.env });
@@ -114,6 +123,10 @@ function withStackOptions(command: Command): Command {
       )
         .choices(['local', 'aws'])
         .default('local'),
+    )
+    .option(
+      '--stack <name>',
+      'with --target aws: find the table, queues and configuration from this CloudFormation stack',
     )
     .option(
       '--config <file>',
