@@ -78,11 +78,25 @@ describe.each(ALL)('cdk-nag on the %s stack', (variant) => {
 
 const ANNOTATION = 'Annotation::';
 
+/** Synth without building the functions' bundles: for tests about the stack, not its code. */
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+
 describe.each(ALL)('the annotations of the %s stack', (variant) => {
   it('are all acknowledged where they arise, and no other warning is left', () => {
-    // Prepare: the same stack without cdk-nag and without any acknowledgement.
     const s = synth(variant);
-    const bare = new App({ outdir: join(s.outdir, 'bare') });
+    const acknowledged = acknowledgements(s.stack)
+      .filter(([, a]) => a.id.startsWith(ANNOTATION))
+      .map(([c, a]) => `/${c.node.path} ${a.id.slice(ANNOTATION.length)}`)
+      .sort();
+    const left = s.assembly
+      .getStackByName(s.stack.stackName)
+      .messages.filter((m) => m.level !== 'info');
+    expect(left).toStrictEqual([]);
+    // Without annotation acknowledgements, nothing was hidden: the empty list above is all.
+    if (acknowledged.length === 0) return;
+
+    // Prepare: the same stack without cdk-nag and without any acknowledgement.
+    const bare = new App({ outdir: join(s.outdir, 'bare'), context: NO_BUNDLING });
     new HousekeeperStack(bare, 'Housekeeper', {
       stackName: s.stack.stackName,
       deployment: s.deployment,
@@ -95,23 +109,19 @@ describe.each(ALL)('the annotations of the %s stack', (variant) => {
       .messages.filter((m) => m.level !== 'info')
       .map((m) => `${m.id} ${String(m.entry.data).match(/\[ack: ([^\]]+)\]/)?.[1] ?? m.entry.data}`)
       .sort();
-    const acknowledged = acknowledgements(s.stack)
-      .filter(([, a]) => a.id.startsWith(ANNOTATION))
-      .map(([c, a]) => `/${c.node.path} ${a.id.slice(ANNOTATION.length)}`)
-      .sort();
 
     // Assess
     expect(raised).toStrictEqual(acknowledged);
-    expect(
-      s.assembly.getStackByName(s.stack.stackName).messages.filter((m) => m.level !== 'info'),
-    ).toStrictEqual([]);
   });
 });
 
 describe('cdk-nag', () => {
   it('fails the synth on a finding nobody acknowledged, naming the rule', () => {
     // Prepare: a queue that breaks AwsSolutions rules (no DLQ, no TLS-only policy).
-    const { app, stack } = buildApp({ outdir: join(synth('noop').outdir, 'unacknowledged') });
+    const { app, stack } = buildApp({
+      outdir: join(synth('noop').outdir, 'unacknowledged'),
+      context: NO_BUNDLING,
+    });
     new sqs.Queue(stack, 'Careless');
 
     // Act / Assess
@@ -120,7 +130,10 @@ describe('cdk-nag', () => {
 
   it('lets an acknowledgement through only where it is placed', () => {
     // Prepare: the same queue, its finding acknowledged on another construct.
-    const { app, stack } = buildApp({ outdir: join(synth('noop').outdir, 'misplaced') });
+    const { app, stack } = buildApp({
+      outdir: join(synth('noop').outdir, 'misplaced'),
+      context: NO_BUNDLING,
+    });
     new sqs.Queue(stack, 'Careless');
     Validations.of(stack.poolTable).acknowledge({
       id: 'AwsSolutions::AwsSolutions-SQS3',
