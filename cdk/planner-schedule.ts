@@ -12,8 +12,11 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  BY_STATE_AGE,
+  BY_STATE_ZONE,
   DLQ_RETENTION_SECONDS,
   FUNCTION_MEMORY_MB,
+  PRESERVED_QUEUE,
   plannerTimeoutSeconds,
 } from '../lib/config/deployment.ts';
 import type { HousekeeperConfig } from '../lib/config/schema.ts';
@@ -33,6 +36,9 @@ export const SCHEDULE_INPUT = {
   executionId: '<aws.scheduler.execution-id>',
   attemptNumber: '<aws.scheduler.attempt-number>',
 } as const;
+
+/** The indexes a planner cycle queries (`PoolStore.countByState`, `listByState`, `listPreservedQueue`). */
+export const PLANNER_INDEXES = [BY_STATE_ZONE, BY_STATE_AGE, PRESERVED_QUEUE] as const;
 
 /** Properties of {@link PlannerSchedule}. */
 export interface PlannerScheduleProps {
@@ -74,13 +80,15 @@ export class PlannerSchedule extends Construct {
       timeoutSeconds: plannerTimeoutSeconds(props.config),
       environment: sharedEnvironment(props.config, props.table, props.queues),
       statements: [
-        // lease (UpdateItem), state counts and listings (Query on the indexes, BatchGetItem),
-        // pool meta (Query on the table), decisions (a transaction: ConditionCheckItem on the
-        // lease, PutItem of records, UpdateItem of the sweep note).
+        // lease (UpdateItem), state counts and listings (Query on the state indexes and the
+        // preserved queue, BatchGetItem), pool meta (Query on the table), decisions (a
+        // transaction: ConditionCheckItem on the lease, PutItem of records, UpdateItem of the
+        // sweep note). Not byId (the CLI's) nor byExpiry (no cycle reads it yet): a planner that
+        // starts to is refused, and the deploy tier's call check says so.
         ...props.table.statements(
           'PoolTable',
           ['Query', 'BatchGetItem', 'UpdateItem', 'PutItem', 'ConditionCheckItem'],
-          { queryIndexes: true },
+          { queryIndexes: PLANNER_INDEXES },
         ),
         new iam.PolicyStatement({
           sid: 'SendTasks',

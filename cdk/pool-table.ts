@@ -8,7 +8,12 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { type KeyAttribute, POOL_TABLE, type TableDefinition } from '../lib/config/deployment.ts';
+import {
+  type IndexDefinition,
+  type KeyAttribute,
+  POOL_TABLE,
+  type TableDefinition,
+} from '../lib/config/deployment.ts';
 
 const ATTRIBUTE_TYPES = { S: dynamodb.AttributeType.STRING } as const;
 
@@ -69,15 +74,15 @@ export class PoolTable extends Construct {
   }
 
   /**
-   * A statement allowing `actions` on the table, and `Query` on each index when `queryIndexes`.
-   * Never a wildcard action, never `Scan`: a caller names what it uses.
+   * Statements allowing `actions` on the table, and `Query` on each of `queryIndexes` (named,
+   * never `index/*`). Never a wildcard action, never `Scan`: a caller names what it uses.
    */
   statements(
     sid: string,
     actions: readonly DynamoDbAction[],
-    options: { readonly queryIndexes?: boolean } = {},
+    options: { readonly queryIndexes?: readonly IndexDefinition[] } = {},
   ): iam.PolicyStatement[] {
-    const { table, indexes } = this.arns;
+    const { table } = this.arns;
     const statements = [
       new iam.PolicyStatement({
         sid,
@@ -85,12 +90,16 @@ export class PoolTable extends Construct {
         resources: [table],
       }),
     ];
-    if (options.queryIndexes) {
+    if (options.queryIndexes && options.queryIndexes.length > 0) {
+      const known = new Set(this.definition.globalSecondaryIndexes.map((i) => i.indexName));
+      for (const i of options.queryIndexes) {
+        if (!known.has(i.indexName)) throw new Error(`the table has no index ${i.indexName}`);
+      }
       statements.push(
         new iam.PolicyStatement({
           sid: `${sid}Indexes`,
           actions: ['dynamodb:Query'],
-          resources: indexes,
+          resources: options.queryIndexes.map((i) => `${table}/index/${i.indexName}`),
         }),
       );
     }

@@ -8,21 +8,29 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GetRolePolicyCommand, ListRolePoliciesCommand } from '@aws-sdk/client-iam';
 import {
   GetEventSourceMappingCommand,
   GetFunctionCommand,
   UpdateEventSourceMappingCommand,
 } from '@aws-sdk/client-lambda';
-import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../cdk/bundling.ts';
 import type { PoolStatus } from '../../lib/app/pool-status.ts';
 import { METRICS_NAMESPACE } from '../../lib/config/deployment.ts';
 import { STACK_OUTPUTS } from '../../lib/config/stack-outputs.ts';
+import { encodeTask, TASK_SCHEMA_VERSION } from '../../lib/domain/tasks.ts';
 import { MOTO_REGION, motoEnvironment } from '../../scripts/deploy/moto.ts';
 import {
   type Clients,
   clientsFor,
+  policyDocument,
   Resolver,
   readTemplate,
   stackResources,
@@ -30,10 +38,12 @@ import {
   unpackFunctionCode,
 } from './support/deployed-stack.ts';
 import { EventSourcePoller, type MappingSettings } from './support/event-source-poller.ts';
+import { allows, grantsOf, neededFor, recordedCalls, statementsOf } from './support/iam-check.ts';
 import { type EnvironmentOptions, ExecutionEnvironment } from './support/lambda-runtime.ts';
 import { NOOP_DEPLOYMENT } from './support/tier-config.ts';
 
 const tier = inject('deployTier');
+const RECORDER = fileURLToPath(new URL('./support/record-aws-calls.cjs', import.meta.url));
 const stackName = tier.noop.stackName;
 const template: Template = readTemplate(tier.noop.templatePath);
 
@@ -99,10 +109,22 @@ async function setUpFunction(role: 'planner' | 'executor', outputKey: string) {
   };
 }
 
+/** Where each function's AWS calls are recorded (record-aws-calls.cjs). */
+function callLog(role: 'planner' | 'executor'): string {
+  return join(tier.workDir, `${role}-aws-calls.jsonl`);
+}
+
 async function startEnvironment(role: 'planner' | 'executor', handler?: string) {
+  const { options } = deployed[role];
   const env = await ExecutionEnvironment.start({
     codeDirectory: codeDirs[role],
-    ...deployed[role].options,
+    ...options,
+    // The deployed variables, plus an observer of the AWS calls (it changes nothing).
+    variables: {
+      ...options.variables,
+      NODE_OPTIONS: `${options.variables.NODE_OPTIONS ?? ''} --require ${RECORDER}`.trim(),
+    },
+    platformVariables: { ...options.platformVariables, TIER2_AWS_CALL_LOG: callLog(role) },
     ...(handler ? { handler } : {}),
   });
   environments.push(env);
@@ -158,6 +180,10 @@ async function tick() {
   return result.payload as { status: string; tasksSent: number; spareReady: number };
 }
 
+function queueUrl(): string {
+  return tier.noop.outputs[STACK_OUTPUTS.queueUrl]!;
+}
+
 async function dlqDepth(): Promise<number> {
   const { Attributes } = await clients.sqs.send(
     new GetQueueAttributesCommand({
@@ -178,6 +204,7 @@ async function drainUntilDlqHolds(depth: number): Promise<void> {
 }
 
 let maxReceiveCount: number;
+let mappingArn: string;
 
 beforeAll(async () => {
   clients = clientsFor(tier.endpoint);
@@ -191,6 +218,7 @@ beforeAll(async () => {
   await clients.lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: false }));
   const mapping = await clients.lambda.send(new GetEventSourceMappingCommand({ UUID: uuid }));
   expect(mapping.State).toBe('Disabled');
+  mappingArn = mapping.EventSourceArn!;
   const queueUrl = tier.noop.outputs[STACK_OUTPUTS.queueUrl]!;
   const { Attributes } = await clients.sqs.send(
     new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }),
@@ -292,6 +320,57 @@ describe('the deployed stack, driven as AWS drives it', () => {
     expect(r.stderr).toContain('--stack NoSuchStack: cannot describe the stack');
   });
 
+  it('preserves a failed amphora, and cycles it out for a newer failure (one preserved, cycle)', async () => {
+    // Prepare
+    const flagReady = async (): Promise<string> => {
+      const listed = await cli(
+        'list',
+        '--target',
+        'aws',
+        '--stack',
+        stackName,
+        '--state',
+        'READY',
+        '--json',
+      );
+      const [ready] = JSON.parse(listed.stdout) as Array<{ id: string }>;
+      expect(ready, 'a READY amphora to flag').toBeDefined();
+      const flagged = await cli(
+        'flag',
+        '--target',
+        'aws',
+        '--stack',
+        stackName,
+        ready!.id,
+        '--reason',
+        'health check failed',
+      );
+      expect(flagged.code, flagged.stderr).toBe(0);
+      return ready!.id;
+    };
+    const cycles = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        await tick();
+        await poller.drain();
+      }
+    };
+
+    // Act
+    const first = await flagReady();
+    await cycles(2);
+    const once = await status();
+    const second = await flagReady();
+    await cycles(3);
+    const twice = await status();
+
+    // Assess
+    expect(once.preservedQueue.map((v) => [v.id, v.state])).toStrictEqual([[first, 'PRESERVED']]);
+    expect(twice.preserved).toMatchObject({ count: 1, max: 1, scheme: 'cycle' });
+    expect(twice.preservedQueue.map((v) => [v.id, v.state])).toStrictEqual([[second, 'PRESERVED']]);
+    const evicted = await cli('show', '--target', 'aws', '--stack', stackName, first, '--json');
+    expect(JSON.parse(evicted.stdout).state).toBe('DELETED');
+  });
+
   it('moves a task that keeps failing to the DLQ after maxReceiveCount deliveries', async () => {
     // Prepare: a spare is claimed, so the planner creates one, and every boot is refused.
     expect((await cli('claim', '--target', 'aws', '--stack', stackName)).code).toBe(0);
@@ -360,6 +439,70 @@ describe('the deployed stack, driven as AWS drives it', () => {
     expect(refused.map(([, n]) => n)).toStrictEqual([1]);
   });
 
+  it('removes an amphora handed back, through a REMOVE task', async () => {
+    // Prepare
+    const listed = await cli(
+      'list',
+      '--target',
+      'aws',
+      '--stack',
+      stackName,
+      '--state',
+      'ALLOCATED',
+      '--json',
+    );
+    const [claimed] = JSON.parse(listed.stdout) as Array<{ id: string }>;
+    expect(claimed).toBeDefined();
+    expect(
+      (await cli('deactivate', '--target', 'aws', '--stack', stackName, claimed!.id)).code,
+    ).toBe(0);
+
+    // Act
+    expect((await tick()).tasksSent).toBeGreaterThanOrEqual(1);
+    await poller.drain();
+
+    // Assess
+    const shown = await cli('show', '--target', 'aws', '--stack', stackName, claimed!.id, '--json');
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id: claimed!.id, state: 'DELETED' });
+  });
+
+  it('runs an orphan sweep over the noop cloud and finds no orphan: every server has its record', async () => {
+    // Prepare: the SWEEP the planner sends when orphan_sweep_interval has passed.
+    const sweep = encodeTask({
+      v: TASK_SCHEMA_VERSION,
+      type: 'SWEEP',
+      taskId: randomUUID(),
+      issuedAt: Date.now(),
+    });
+    await clients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl(), MessageBody: sweep }));
+    const before = executor.lines.length;
+
+    // Act
+    await poller.drain();
+
+    // Assess
+    const done = executor.lines
+      .slice(before)
+      .map((l) => (l.startsWith('{') ? JSON.parse(l) : {}))
+      .find((l) => l.message === 'task done' && l.type === 'SWEEP');
+    expect(done).toBeDefined();
+    expect(await dlqDepth()).toBe(2);
+  });
+
+  it('moves a malformed message to the DLQ at once, and runs the rest of its batch', async () => {
+    // Act
+    await clients.sqs.send(
+      new SendMessageCommand({ QueueUrl: queueUrl(), MessageBody: '{"not":"a task"}' }),
+    );
+    await drainUntilDlqHolds(3);
+
+    // Assess
+    const last = poller.deliveries.at(-1)!;
+    expect(last.result.functionError).toBeUndefined();
+    expect(last.kept).toStrictEqual([]);
+    expect(poller.receives.get(last.messageIds[0]!)).toBe(1);
+  });
+
   it('prints EMF lines holding every metric the alarms watch, with exactly their dimensions', () => {
     // Prepare: what the alarms of the template watch in our namespace (the scenarios above made
     // the functions emit them all, DriverUnauthorized included).
@@ -410,4 +553,69 @@ describe('the deployed stack, driven as AWS drives it', () => {
     );
     expect(missing).toStrictEqual([]);
   });
+});
+
+/** The inline policy statements of a deployed role, read back from IAM. */
+async function roleStatements(functionLogicalId: string) {
+  const roleId = (
+    template.Resources[functionLogicalId]!.Properties!.Role as { 'Fn::GetAtt': [string] }
+  )['Fn::GetAtt'][0];
+  const roleName = resolver.physicalId(roleId);
+  const { PolicyNames } = await clients.iam.send(
+    new ListRolePoliciesCommand({ RoleName: roleName }),
+  );
+  const documents: unknown[] = [];
+  for (const policyName of PolicyNames ?? []) {
+    const { PolicyDocument } = await clients.iam.send(
+      new GetRolePolicyCommand({ RoleName: roleName, PolicyName: policyName }),
+    );
+    documents.push(policyDocument(PolicyDocument!));
+  }
+  return statementsOf(documents);
+}
+
+/**
+ * What the platform uses a role for, not the code: Lambda writes the logs, and the event source
+ * mapping polls and deletes (GetQueueAttributes is what Lambda checks when it creates it).
+ */
+const PLATFORM_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+const MAPPING_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'];
+
+describe('least privilege, from what the deployed code did (after the runs above)', () => {
+  it.each(['planner', 'executor'] as const)(
+    "authorizes every AWS call the %s made with its deployed role's policy, and uses every grant",
+    async (role) => {
+      // Prepare
+      const statements = await roleStatements(deployed[role].logicalId);
+      const calls = recordedCalls(callLog(role));
+      expect(calls.length).toBeGreaterThan(10);
+      const needed = calls.flatMap((c) => neededFor(c, MOTO_REGION, '123456789012'));
+      if (role === 'executor') {
+        const queueArn = mappingArn;
+        for (const action of MAPPING_ACTIONS) {
+          needed.push({ action, resource: queueArn, call: 'the event source mapping' });
+        }
+      }
+
+      // Act
+      const refused = needed.filter((n) => !allows(statements, n.action, n.resource));
+      const unused = grantsOf(statements).filter(
+        (g) =>
+          !PLATFORM_ACTIONS.includes(g.action) &&
+          !needed.some(
+            (n) =>
+              n.action === g.action &&
+              allows(
+                [{ Effect: 'Allow', Action: g.action, Resource: g.resource }],
+                n.action,
+                n.resource,
+              ),
+          ),
+      );
+
+      // Assess
+      expect(refused.map((n) => `${n.call}: ${n.action} on ${n.resource}`)).toStrictEqual([]);
+      expect(unused.map((g) => `${g.action} on ${g.resource}`)).toStrictEqual([]);
+    },
+  );
 });

@@ -13,9 +13,15 @@ export const NOOP_DEPLOYMENT = {
     check_initial_delay: 0,
     check_max_delay: 1,
     task_max_attempts: 3,
+    // After the refused creates, creation resumes within seconds rather than a minute.
+    create_backoff_initial: 1,
+    create_backoff_max: 2,
     executor_timeout: 20,
     executor_batch_size: 5,
     executor_max_concurrency: 2,
+    // One preserved amphora, cycled: a second failure evicts the first (the preserved queue).
+    maximum_preserved_amphora_count: 1,
+    preservation_scheme: 'cycle',
   },
   stack: { stack_name: 'HousekeeperDeployTier', log_retention_days: 7 },
 } as const;
