@@ -13,6 +13,12 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../cdk/app.ts';
 import { HousekeeperStack } from '../../cdk/housekeeper-stack.ts';
 import { acknowledgements } from '../../cdk/nag.ts';
+import { stackOptionsSchema } from '../../cdk/stack-config.ts';
+import {
+  MOTO_DROPPED_PROPERTIES,
+  MOTO_UNCREATED_AVOIDED,
+  MOTO_UNCREATED_TYPES,
+} from '../deploy/support/moto-gaps.ts';
 import { type Json, type Synthesized, synth, VARIANTS, type Variant } from './support/synth.ts';
 
 const ALL = Object.keys(VARIANTS) as Variant[];
@@ -192,4 +198,33 @@ describe('the template', () => {
       );
     },
   );
+});
+
+describe("the operator's deploy guide (docs/deploy.md)", () => {
+  const guide = readFileSync(new URL('../../docs/deploy.md', import.meta.url), 'utf8');
+  const rows = (first: RegExp) =>
+    [...guide.matchAll(/^\| `([^`]+)`\s*\|/gm)].map((m) => m[1]!).filter((c) => first.test(c));
+
+  it('lists every stack option of the schema, and only those', () => {
+    expect(rows(/^[a-z_]+$/).sort()).toStrictEqual(Object.keys(stackOptionsSchema.shape).sort());
+  });
+
+  it('describes every resource type a configuration can create, and only those', () => {
+    const types = new Set(
+      ALL.flatMap((v) => Object.values(synth(v).json.Resources).map((r) => r.Type as string)),
+    );
+    expect(rows(/^AWS::/).sort()).toStrictEqual([...types].sort());
+  });
+
+  it("names every gap of moto's that the deploy tier works around", () => {
+    for (const type of [
+      ...Object.keys(MOTO_UNCREATED_TYPES),
+      ...Object.keys(MOTO_UNCREATED_AVOIDED),
+    ]) {
+      expect(guide).toContain(`\`${type}\``);
+    }
+    for (const properties of Object.values(MOTO_DROPPED_PROPERTIES)) {
+      for (const p of properties) expect(guide).toContain(`\`${p}\``);
+    }
+  });
 });
