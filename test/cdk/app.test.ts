@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +60,7 @@ describe('the CDK app', () => {
         '  - housekeeper_stack.log_level = "TRACE": must be one of DEBUG, INFO, WARN, ERROR\n',
     );
     const written = existsSync(outdir) ? readdirSync(outdir) : [];
+    rmSync(outdir, { recursive: true, force: true });
     expect(written.filter((f) => f.endsWith('.template.json'))).toStrictEqual([]);
   });
 });

@@ -18,10 +18,10 @@
  *     min/median/max of the import over BENCH_COLD_RUNS samples, and the ratio of the medians.
  *     The goal is at most 1.3x the bare handler; this prints whether it is met, and fails nothing.
  *
- *   npm run bench:cold-start        # BENCH_COLD_RUNS=15
+ *   npm run bench:cold-start        # BENCH_COLD_RUNS=15 BENCH_COLD_SOURCE_MAPS=1
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
@@ -32,6 +32,8 @@ import { BUNDLING, PROJECT_ROOT } from '../../../cdk/bundling.ts';
 import { ENV } from '../../../lib/config/deployment.ts';
 
 const RUNS = Number(process.env.BENCH_COLD_RUNS ?? 15);
+/** `0`: import without the deployed NODE_OPTIONS=--enable-source-maps, to see what it costs. */
+const SOURCE_MAPS = process.env.BENCH_COLD_SOURCE_MAPS !== '0';
 const GOAL = 1.3;
 const OUT = join(PROJECT_ROOT, '.bench', 'cold-start.json');
 
@@ -186,6 +188,7 @@ async function main(): Promise<void> {
       logLevel: 'error',
     });
     const variables = deployedVariables(template, logicalId);
+    if (!SOURCE_MAPS) delete variables.NODE_OPTIONS;
     const samples = { handler: [] as number[], bare: [] as number[] };
     // One unmeasured import of each first: the page cache, not the code, would differ.
     coldImport(real, variables);
@@ -222,15 +225,16 @@ async function main(): Promise<void> {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   process.stdout.write(
-    `cold import in a fresh Node ${process.versions.node} process, ${RUNS} samples each, NODE_OPTIONS=--enable-source-maps\n` +
+    `cold import in a fresh Node ${process.versions.node} process, ${RUNS} samples each, ${SOURCE_MAPS ? 'NODE_OPTIONS=--enable-source-maps (as deployed)' : 'without source maps'}\n` +
       `${line(header)}\n${rows.map(line).join('\n')}\n`,
   );
   mkdirSync(join(PROJECT_ROOT, '.bench'), { recursive: true });
   writeFileSync(
     OUT,
-    `${JSON.stringify({ node: process.versions.node, runs: RUNS, goal: GOAL, results }, null, 2)}\n`,
+    `${JSON.stringify({ node: process.versions.node, runs: RUNS, sourceMaps: SOURCE_MAPS, goal: GOAL, results }, null, 2)}\n`,
   );
   process.stderr.write(`raw samples in ${OUT}\n`);
+  rmSync(work, { recursive: true, force: true });
 }
 
 await main();

@@ -3,7 +3,7 @@
  * bundling and cdk-nag dominate the cost). Every synth runs cdk-nag: a finding nobody
  * acknowledged throws here, so a test that gets a template also proves a clean nag report.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -89,10 +89,16 @@ export interface TemplateJson {
 }
 
 const cache = new Map<string, Synthesized>();
+const outdirs: string[] = [];
+// The assemblies (two bundles each) go when the test file's worker does.
+process.once('exit', () => {
+  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+});
 
 /** Synthesises an app from context (cdk-nag included), in a fresh output directory. */
 export function synthesize(context: Record<string, unknown>): Synthesized {
   const outdir = mkdtempSync(join(tmpdir(), 'housekeeper-synth-'));
+  outdirs.push(outdir);
   // As `cdk synth` runs the app: resource paths and asset paths in the template's metadata.
   const built = buildApp({
     context: {
