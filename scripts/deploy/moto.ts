@@ -11,8 +11,9 @@ import type { Socket } from 'node:net';
 import { ENV } from '../../lib/config/deployment.ts';
 import { freePort } from '../../lib/local/emulators.ts';
 
-/** The account moto answers as (STS GetCallerIdentity), and the region the tier uses. */
+/** The account moto answers as (STS GetCallerIdentity). */
 export const MOTO_ACCOUNT = '123456789012';
+/** The region the deploy tier uses. */
 export const MOTO_REGION = 'us-east-1';
 /** moto checks no signature, but the SDKs and the CDK CLI insist on credentials. */
 export const MOTO_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' } as const;

@@ -41,6 +41,7 @@ let workDir: string | undefined;
 const log = (line: string) => process.stderr.write(`[deploy tier] ${line}\n`);
 const seconds = (since: number) => Math.round((Date.now() - since) / 100) / 10;
 
+/** Starts moto, bootstraps it and deploys both configurations; hands the tests what was deployed. */
 export async function setup(project: TestProject): Promise<void> {
   workDir = mkdtempSync(join(tmpdir(), 'housekeeper-deploy-'));
   let t = Date.now();
@@ -87,6 +88,7 @@ export async function setup(project: TestProject): Promise<void> {
   });
 }
 
+/** Stops moto by its PID and removes the work directory. */
 export async function teardown(): Promise<void> {
   await moto?.stop();
   if (workDir) rmSync(workDir, { recursive: true, force: true });
