@@ -26,7 +26,7 @@ import type { PoolStatus } from '../../lib/app/pool-status.ts';
 import { METRICS_NAMESPACE } from '../../lib/config/deployment.ts';
 import { STACK_OUTPUTS } from '../../lib/config/stack-outputs.ts';
 import { encodeTask, TASK_SCHEMA_VERSION } from '../../lib/domain/tasks.ts';
-import { MOTO_REGION, motoEnvironment } from '../../scripts/deploy/moto.ts';
+import { MOTO_ACCOUNT, MOTO_REGION, motoEnvironment } from '../../scripts/deploy/moto.ts';
 import {
   type Clients,
   clientsFor,
@@ -139,7 +139,7 @@ function tickEvent(): unknown {
   const target = schedule.Target as { Input: string };
   const filled = target.Input.replaceAll(
     '<aws.scheduler.schedule-arn>',
-    `arn:aws:scheduler:${MOTO_REGION}:123456789012:schedule/${schedule.GroupName}/tier2`,
+    `arn:aws:scheduler:${MOTO_REGION}:${MOTO_ACCOUNT}:schedule/${schedule.GroupName}/tier2`,
   )
     .replaceAll('<aws.scheduler.scheduled-time>', new Date().toISOString())
     .replaceAll('<aws.scheduler.execution-id>', randomUUID())
@@ -589,7 +589,7 @@ describe('least privilege, from what the deployed code did (after the runs above
       const statements = await roleStatements(deployed[role].logicalId);
       const calls = recordedCalls(callLog(role));
       expect(calls.length).toBeGreaterThan(10);
-      const needed = calls.flatMap((c) => neededFor(c, MOTO_REGION, '123456789012'));
+      const needed = calls.flatMap((c) => neededFor(c, MOTO_REGION, MOTO_ACCOUNT));
       if (role === 'executor') {
         const queueArn = mappingArn;
         for (const action of MAPPING_ACTIONS) {
