@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/openstack/**', 'node_modules/**'],
+    // The real-OpenStack and deploy tiers have their own configs (npm run test:openstack, test:deploy).
+    exclude: ['test/openstack/**', 'test/deploy/**', 'node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

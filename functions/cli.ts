@@ -35,6 +35,7 @@ import {
   saveLocalConfig,
 } from './local-stack.ts';
 import { memoryStack } from './memory-stack.ts';
+import { stackEnvironment } from './stack-outputs.ts';
 
 /** The pools of a configuration in one phrase, for banners. */
 function describePools(config: HousekeeperConfig): string {
@@ -81,6 +82,7 @@ function readJsonFile(file: string | undefined): Record<string, unknown> {
 
 interface StackOptions {
   target: 'local' | 'aws';
+  stack?: string;
   config?: string;
   logLevel: Level;
 }
@@ -88,8 +90,15 @@ interface StackOptions {
 /** Opens the stack a command works on; the caller closes it. */
 async function open(opts: StackOptions): Promise<OpenStack> {
   const logger = consoleLogger(opts.logLevel);
+  if (opts.stack !== undefined && opts.target !== 'aws') {
+    throw new HousekeeperError(`--stack ${opts.stack}: only with --target aws`);
+  }
   if (opts.target === 'aws') {
-    return openAwsStack({ config: readJsonFile(opts.config), logger, env: process.env });
+    // The stack's own table, queues and configuration win over the shell's variables.
+    const env = opts.stack
+      ? { ...process.env, ...(await stackEnvironment(opts.stack)) }
+      : process.env;
+    return openAwsStack({ config: readJsonFile(opts.config), logger, env });
   }
   const raw = { ...LOCAL_CONFIG, ...savedLocalConfig(), ...readJsonFile(opts.config) };
   return openLocalStack({ config: parseConfig(raw), logger, env: process.env });
@@ -123,6 +132,10 @@ function withStackOptions(command: Command): Command {
       )
         .choices(['local', 'aws'])
         .default('local'),
+    )
+    .option(
+      '--stack <name>',
+      'with --target aws: find the table, queues and configuration from this CloudFormation stack',
     )
     .option(
       '--config <file>',

@@ -1,0 +1,621 @@
+/**
+ * Tier 2: the deployed code runs. Each function's package is taken from moto's asset bucket, as
+ * `cdk deploy` uploaded it, and run under the real Lambda runtime interface client with the
+ * deployed environment, pointed at moto. A tick invokes the planner with the schedule's input
+ * from the template; a poller follows the deployed event source mapping into the executor.
+ * The operator CLI works on the same stack, found by its name (`--target aws --stack`).
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GetRolePolicyCommand, ListRolePoliciesCommand } from '@aws-sdk/client-iam';
+import {
+  GetEventSourceMappingCommand,
+  GetFunctionCommand,
+  UpdateEventSourceMappingCommand,
+} from '@aws-sdk/client-lambda';
+import {
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PROJECT_ROOT } from '../../cdk/bundling.ts';
+import type { PoolStatus } from '../../lib/app/pool-status.ts';
+import { METRICS_NAMESPACE } from '../../lib/config/deployment.ts';
+import { STACK_OUTPUTS } from '../../lib/config/stack-outputs.ts';
+import { encodeTask, TASK_SCHEMA_VERSION } from '../../lib/domain/tasks.ts';
+import { MOTO_ACCOUNT, MOTO_REGION, motoEnvironment } from '../../scripts/deploy/moto.ts';
+import {
+  type Clients,
+  clientsFor,
+  policyDocument,
+  Resolver,
+  readTemplate,
+  stackResources,
+  type Template,
+  unpackFunctionCode,
+} from './support/deployed-stack.ts';
+import { EventSourcePoller, type MappingSettings } from './support/event-source-poller.ts';
+import { allows, grantsOf, neededFor, recordedCalls, statementsOf } from './support/iam-check.ts';
+import { type EnvironmentOptions, ExecutionEnvironment } from './support/lambda-runtime.ts';
+import { NOOP_DEPLOYMENT } from './support/tier-config.ts';
+
+const tier = inject('deployTier');
+const RECORDER = fileURLToPath(new URL('./support/record-aws-calls.cjs', import.meta.url));
+const stackName = tier.noop.stackName;
+const template: Template = readTemplate(tier.noop.templatePath);
+
+let clients: Clients;
+let resolver: Resolver;
+let planner: ExecutionEnvironment;
+let executor: ExecutionEnvironment;
+let poller: EventSourcePoller;
+const environments: ExecutionEnvironment[] = [];
+const codeDirs: Record<'planner' | 'executor', string> = { planner: '', executor: '' };
+const deployed: Record<'planner' | 'executor', FunctionSetup> = {} as never;
+
+interface FunctionSetup {
+  readonly logicalId: string;
+  readonly options: Omit<EnvironmentOptions, 'codeDirectory'>;
+}
+
+function logicalIdOfOutput(outputKey: string): string {
+  const value = template.Outputs?.[outputKey]?.Value as { Ref?: string } | undefined;
+  if (!value?.Ref) throw new Error(`output ${outputKey} is not a Ref`);
+  return value.Ref;
+}
+
+function resourcesOfType(type: string): Array<[string, Record<string, unknown>]> {
+  return Object.entries(template.Resources)
+    .filter(([, r]) => r.Type === type)
+    .map(([id, r]) => [id, r.Properties ?? {}]);
+}
+
+/** Lambda sets these itself; moto keeps no LoggingConfig, so they come from the template. */
+function platformVariables(props: Record<string, unknown>): Record<string, string> {
+  const logging = props.LoggingConfig as { LogFormat: string; ApplicationLogLevel: string };
+  return {
+    ...motoEnvironment(tier),
+    AWS_LAMBDA_LOG_FORMAT: logging.LogFormat,
+    AWS_LAMBDA_LOG_LEVEL: logging.ApplicationLogLevel,
+  };
+}
+
+async function setUpFunction(role: 'planner' | 'executor', outputKey: string) {
+  const logicalId = logicalIdOfOutput(outputKey);
+  const props = template.Resources[logicalId]!.Properties!;
+  const { Configuration: c } = await clients.lambda.send(
+    new GetFunctionCommand({ FunctionName: resolver.physicalId(logicalId) }),
+  );
+  const code = (await resolver.resolve(props.Code)) as { S3Bucket: string; S3Key: string };
+  const dir = join(tier.workDir, 'code', role);
+  await unpackFunctionCode(clients, { bucket: code.S3Bucket, key: code.S3Key }, dir);
+  codeDirs[role] = dir;
+  const logGroup = (props.LoggingConfig as { LogGroup: unknown }).LogGroup;
+  deployed[role] = {
+    logicalId,
+    options: {
+      handler: c!.Handler!,
+      variables: c!.Environment!.Variables!,
+      platformVariables: platformVariables(props),
+      functionName: c!.FunctionName!,
+      functionArn: c!.FunctionArn!,
+      memoryMb: c!.MemorySize!,
+      timeoutSeconds: c!.Timeout!,
+      logGroupName: (await resolver.resolve(logGroup)) as string,
+    },
+  };
+}
+
+/** Where each function's AWS calls are recorded (record-aws-calls.cjs). */
+function callLog(role: 'planner' | 'executor'): string {
+  return join(tier.workDir, `${role}-aws-calls.jsonl`);
+}
+
+async function startEnvironment(role: 'planner' | 'executor', handler?: string) {
+  const { options } = deployed[role];
+  const env = await ExecutionEnvironment.start({
+    codeDirectory: codeDirs[role],
+    ...options,
+    // The deployed variables, plus an observer of the AWS calls (it changes nothing).
+    variables: {
+      ...options.variables,
+      NODE_OPTIONS: `${options.variables.NODE_OPTIONS ?? ''} --require ${RECORDER}`.trim(),
+    },
+    platformVariables: { ...options.platformVariables, TIER2_AWS_CALL_LOG: callLog(role) },
+    ...(handler ? { handler } : {}),
+  });
+  environments.push(env);
+  return env;
+}
+
+/** The schedule's input, with the context attributes the Scheduler fills in at each tick. */
+function tickEvent(): unknown {
+  const [[, schedule]] = resourcesOfType('AWS::Scheduler::Schedule') as [
+    [string, Record<string, unknown>],
+  ];
+  const target = schedule.Target as { Input: string };
+  const filled = target.Input.replaceAll(
+    '<aws.scheduler.schedule-arn>',
+    `arn:aws:scheduler:${MOTO_REGION}:${MOTO_ACCOUNT}:schedule/${schedule.GroupName}/tier2`,
+  )
+    .replaceAll('<aws.scheduler.scheduled-time>', new Date().toISOString())
+    .replaceAll('<aws.scheduler.execution-id>', randomUUID())
+    .replaceAll('<aws.scheduler.attempt-number>', '1');
+  return JSON.parse(filled);
+}
+
+/** Runs the CLI in a fresh process against the deployed stack. */
+function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ['--disable-warning=ExperimentalWarning', 'functions/cli.ts', ...args],
+      { cwd: PROJECT_ROOT, env: { ...process.env, ...motoEnvironment(tier) } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function status(): Promise<PoolStatus> {
+  const r = await cli('status', '--target', 'aws', '--stack', stackName, '--json');
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as PoolStatus;
+}
+
+async function tick() {
+  const result = await planner.invoke(tickEvent());
+  expect(result.functionError, JSON.stringify(result.payload)).toBeUndefined();
+  return result.payload as { status: string; tasksSent: number; spareReady: number };
+}
+
+function queueUrl(): string {
+  return tier.noop.outputs[STACK_OUTPUTS.queueUrl]!;
+}
+
+async function dlqDepth(): Promise<number> {
+  const { Attributes } = await clients.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: tier.noop.outputs[STACK_OUTPUTS.deadLetterQueueUrl],
+      AttributeNames: ['ApproximateNumberOfMessages'],
+    }),
+  );
+  return Number(Attributes?.ApproximateNumberOfMessages);
+}
+
+/** Drains the task queue until the DLQ holds `depth` messages. */
+async function drainUntilDlqHolds(depth: number): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    if ((await dlqDepth()) >= depth) return;
+    await poller.pollOnce(1);
+  }
+  throw new Error(`the DLQ never held ${depth} message(s)`);
+}
+
+let maxReceiveCount: number;
+let mappingArn: string;
+
+beforeAll(async () => {
+  clients = clientsFor(tier.endpoint);
+  resolver = new Resolver(template, await stackResources(clients, stackName), clients);
+  await setUpFunction('planner', STACK_OUTPUTS.plannerFunctionName);
+  await setUpFunction('executor', STACK_OUTPUTS.executorFunctionName);
+  const [mapping0] = resourcesOfType('AWS::Lambda::EventSourceMapping');
+  const mappingId = mapping0![0];
+  const uuid = resolver.physicalId(mappingId);
+  // moto's own mapping would invoke the function itself and ignore batchItemFailures.
+  await clients.lambda.send(new UpdateEventSourceMappingCommand({ UUID: uuid, Enabled: false }));
+  const mapping = await clients.lambda.send(new GetEventSourceMappingCommand({ UUID: uuid }));
+  expect(mapping.State).toBe('Disabled');
+  mappingArn = mapping.EventSourceArn!;
+  const queueUrl = tier.noop.outputs[STACK_OUTPUTS.queueUrl]!;
+  const { Attributes } = await clients.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }),
+  );
+  maxReceiveCount = JSON.parse(Attributes!.RedrivePolicy!).maxReceiveCount;
+  planner = await startEnvironment('planner');
+  executor = await startEnvironment('executor');
+  poller = new EventSourcePoller({
+    sqs: clients.sqs,
+    queueUrl,
+    mapping: mapping as MappingSettings,
+    environment: executor,
+    region: MOTO_REGION,
+  });
+});
+
+afterAll(async () => {
+  await Promise.all(environments.map((e) => e.stop()));
+});
+
+describe('a function started with a handler its package does not have', () => {
+  it.each([
+    ['index.nope', 'Runtime.HandlerNotFound', 'index.nope is undefined or not exported'],
+    ['missing.handler', 'Runtime.ImportModuleError', "Cannot find module 'missing'"],
+  ])(
+    'with handler %s fails its invocation with %s, as Lambda does',
+    async (handler, type, text) => {
+      // Prepare
+      const env = await startEnvironment('planner', handler);
+
+      // Act
+      const result = await env.invoke(tickEvent());
+      const code = await env.exited;
+
+      // Assess
+      expect(result.functionError).toBe('Unhandled');
+      expect(result.payload).toMatchObject({ errorType: type });
+      expect((result.payload as { errorMessage: string }).errorMessage).toContain(text);
+      expect(code).not.toBe(0);
+    },
+  );
+});
+
+describe('the deployed stack, driven as AWS drives it', () => {
+  it('answers a tick of the schedule with a planner cycle that sends the first creates', async () => {
+    // Act
+    const report = await tick();
+    const pool = await status();
+
+    // Assess: as many creates as the deploying cap allows (and the first orphan sweep).
+    expect(report.status).toBe('applied');
+    expect(pool.deploying.count).toBe(NOOP_DEPLOYMENT.config.maximum_deploying_amphora_count);
+    expect(pool.states.PENDING_CREATE).toBe(pool.deploying.count);
+    expect(report.tasksSent).toBe(pool.deploying.count + 1);
+  });
+
+  it('converges to the target with the noop driver, the executor fed by the event source', async () => {
+    // Act
+    let ticks = 1;
+    for (; ticks < 10; ticks++) {
+      await poller.drain();
+      const report = await tick();
+      if (
+        report.tasksSent === 0 &&
+        report.spareReady === NOOP_DEPLOYMENT.config.spare_amphora_pool_size
+      )
+        break;
+    }
+    const pool = await status();
+
+    // Assess
+    expect(pool.spares).toStrictEqual({
+      ready: NOOP_DEPLOYMENT.config.spare_amphora_pool_size,
+      target: NOOP_DEPLOYMENT.config.spare_amphora_pool_size,
+    });
+    expect(pool.states.READY).toBe(NOOP_DEPLOYMENT.config.spare_amphora_pool_size);
+    expect(ticks).toBeLessThanOrEqual(4);
+    expect(poller.deliveries.every((d) => d.result.functionError === undefined)).toBe(true);
+    expect(await dlqDepth()).toBe(0);
+  });
+
+  it('lets `housekeeper status --target aws --stack NAME` find the table and queues from the outputs', async () => {
+    // Act
+    const r = await cli('status', '--target', 'aws', '--stack', stackName);
+
+    // Assess
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(tier.noop.outputs[STACK_OUTPUTS.tableName]!);
+    const target = NOOP_DEPLOYMENT.config.spare_amphora_pool_size;
+    expect(r.stdout).toContain(`spares READY ${target}/${target}`);
+  });
+
+  it('refuses --stack with a stack that does not exist, naming it', async () => {
+    // Act
+    const r = await cli('status', '--target', 'aws', '--stack', 'NoSuchStack');
+
+    // Assess
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('--stack NoSuchStack: cannot describe the stack');
+  });
+
+  it('preserves a failed amphora, and cycles it out for a newer failure (one preserved, cycle)', async () => {
+    // Prepare
+    const flagReady = async (): Promise<string> => {
+      const listed = await cli(
+        'list',
+        '--target',
+        'aws',
+        '--stack',
+        stackName,
+        '--state',
+        'READY',
+        '--json',
+      );
+      const [ready] = JSON.parse(listed.stdout) as Array<{ id: string }>;
+      expect(ready, 'a READY amphora to flag').toBeDefined();
+      const flagged = await cli(
+        'flag',
+        '--target',
+        'aws',
+        '--stack',
+        stackName,
+        ready!.id,
+        '--reason',
+        'health check failed',
+      );
+      expect(flagged.code, flagged.stderr).toBe(0);
+      return ready!.id;
+    };
+    const cycles = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        await tick();
+        await poller.drain();
+      }
+    };
+
+    // Act
+    const first = await flagReady();
+    await cycles(2);
+    const once = await status();
+    const second = await flagReady();
+    await cycles(3);
+    const twice = await status();
+
+    // Assess
+    expect(once.preservedQueue.map((v) => [v.id, v.state])).toStrictEqual([[first, 'PRESERVED']]);
+    expect(twice.preserved).toMatchObject({ count: 1, max: 1, scheme: 'cycle' });
+    expect(twice.preservedQueue.map((v) => [v.id, v.state])).toStrictEqual([[second, 'PRESERVED']]);
+    const evicted = await cli('show', '--target', 'aws', '--stack', stackName, first, '--json');
+    expect(JSON.parse(evicted.stdout).state).toBe('DELETED');
+  });
+
+  it('moves a task that keeps failing to the DLQ after maxReceiveCount deliveries', async () => {
+    // Prepare: a spare is claimed, so the planner creates one, and every boot is refused.
+    expect((await cli('claim', '--target', 'aws', '--stack', stackName)).code).toBe(0);
+    const fault = await cli(
+      'noop',
+      'fault',
+      '--target',
+      'aws',
+      '--stack',
+      stackName,
+      '--operation',
+      'createServer',
+      '--error',
+      'Unavailable',
+      '--probability',
+      '1',
+    );
+    expect(fault.code, fault.stderr).toBe(0);
+    const before = new Set(poller.receives.keys());
+
+    // Act
+    expect((await tick()).tasksSent).toBe(1);
+    await drainUntilDlqHolds(1);
+    await cli('noop', 'clear', '--target', 'aws', '--stack', stackName);
+
+    // Assess
+    const poisoned = [...poller.receives].filter(([id]) => !before.has(id));
+    expect(poisoned).toHaveLength(1);
+    expect(poisoned[0]![1]).toBe(maxReceiveCount);
+    const { Messages } = await clients.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: tier.noop.outputs[STACK_OUTPUTS.deadLetterQueueUrl],
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 0,
+      }),
+    );
+    expect(Messages?.map((m) => m.MessageId)).toStrictEqual([poisoned[0]![0]]);
+    expect(JSON.parse(Messages![0]!.Body!)).toMatchObject({ type: 'CREATE' });
+  });
+
+  it('dead-letters a task refused as Unauthorized at once, without a retry storm', async () => {
+    // Prepare
+    expect((await cli('claim', '--target', 'aws', '--stack', stackName)).code).toBe(0);
+    await cli(
+      'noop',
+      'fault',
+      '--target',
+      'aws',
+      '--stack',
+      stackName,
+      '--operation',
+      'createServer',
+      '--error',
+      'Unauthorized',
+      '--times',
+      '1',
+    );
+    const before = new Set(poller.receives.keys());
+
+    // Act
+    expect((await tick()).tasksSent).toBe(1);
+    await drainUntilDlqHolds(2);
+
+    // Assess
+    const refused = [...poller.receives].filter(([id]) => !before.has(id));
+    expect(refused.map(([, n]) => n)).toStrictEqual([1]);
+  });
+
+  it('removes an amphora handed back, through a REMOVE task', async () => {
+    // Prepare
+    const listed = await cli(
+      'list',
+      '--target',
+      'aws',
+      '--stack',
+      stackName,
+      '--state',
+      'ALLOCATED',
+      '--json',
+    );
+    const [claimed] = JSON.parse(listed.stdout) as Array<{ id: string }>;
+    expect(claimed).toBeDefined();
+    expect(
+      (await cli('deactivate', '--target', 'aws', '--stack', stackName, claimed!.id)).code,
+    ).toBe(0);
+
+    // Act
+    expect((await tick()).tasksSent).toBeGreaterThanOrEqual(1);
+    await poller.drain();
+
+    // Assess
+    const shown = await cli('show', '--target', 'aws', '--stack', stackName, claimed!.id, '--json');
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id: claimed!.id, state: 'DELETED' });
+  });
+
+  it('runs an orphan sweep over the noop cloud and finds no orphan: every server has its record', async () => {
+    // Prepare: the SWEEP the planner sends when orphan_sweep_interval has passed.
+    const sweep = encodeTask({
+      v: TASK_SCHEMA_VERSION,
+      type: 'SWEEP',
+      taskId: randomUUID(),
+      issuedAt: Date.now(),
+    });
+    await clients.sqs.send(new SendMessageCommand({ QueueUrl: queueUrl(), MessageBody: sweep }));
+    const before = executor.lines.length;
+
+    // Act
+    await poller.drain();
+
+    // Assess
+    const done = executor.lines
+      .slice(before)
+      .map((l) => (l.startsWith('{') ? JSON.parse(l) : {}))
+      .find((l) => l.message === 'task done' && l.type === 'SWEEP');
+    expect(done).toBeDefined();
+    expect(await dlqDepth()).toBe(2);
+  });
+
+  it('moves a malformed message to the DLQ at once, and runs the rest of its batch', async () => {
+    // Act
+    await clients.sqs.send(
+      new SendMessageCommand({ QueueUrl: queueUrl(), MessageBody: '{"not":"a task"}' }),
+    );
+    await drainUntilDlqHolds(3);
+
+    // Assess
+    const last = poller.deliveries.at(-1)!;
+    expect(last.result.functionError).toBeUndefined();
+    expect(last.kept).toStrictEqual([]);
+    expect(poller.receives.get(last.messageIds[0]!)).toBe(1);
+  });
+
+  it('prints EMF lines holding every metric the alarms watch, with exactly their dimensions', () => {
+    // Prepare: what the alarms of the template watch in our namespace (the scenarios above made
+    // the functions emit them all, DriverUnauthorized included).
+    const watched = resourcesOfType('AWS::CloudWatch::Alarm')
+      .map(([, p]) => p)
+      .filter((p) => p.Namespace === METRICS_NAMESPACE)
+      .map((p) => ({
+        name: p.MetricName as string,
+        dimensions: Object.fromEntries(
+          (p.Dimensions as Array<{ Name: string; Value: string }>).map((d) => [d.Name, d.Value]),
+        ),
+      }));
+    expect(watched.length).toBeGreaterThanOrEqual(4);
+
+    // Act: every (namespace, metric, dimension values) the functions emitted.
+    const emitted = new Set<string>();
+    for (const line of [...planner.lines, ...executor.lines]) {
+      if (!line.startsWith('{"_aws"')) continue;
+      const blob = JSON.parse(line) as Record<string, unknown> & {
+        _aws: {
+          CloudWatchMetrics: Array<{
+            Namespace: string;
+            Dimensions: string[][];
+            Metrics: Array<{ Name: string }>;
+          }>;
+        };
+      };
+      for (const directive of blob._aws.CloudWatchMetrics) {
+        for (const set of directive.Dimensions) {
+          for (const m of directive.Metrics) {
+            const dims = Object.fromEntries([...set].sort().map((d) => [d, blob[d]]));
+            emitted.add(JSON.stringify([directive.Namespace, m.Name, dims]));
+          }
+        }
+      }
+    }
+
+    // Assess
+    const missing = watched.filter(
+      (w) =>
+        !emitted.has(
+          JSON.stringify([
+            METRICS_NAMESPACE,
+            w.name,
+            Object.fromEntries(Object.entries(w.dimensions).sort(([a], [b]) => a.localeCompare(b))),
+          ]),
+        ),
+    );
+    expect(missing).toStrictEqual([]);
+  });
+});
+
+/** The inline policy statements of a deployed role, read back from IAM. */
+async function roleStatements(functionLogicalId: string) {
+  const roleId = (
+    template.Resources[functionLogicalId]!.Properties!.Role as { 'Fn::GetAtt': [string] }
+  )['Fn::GetAtt'][0];
+  const roleName = resolver.physicalId(roleId);
+  const { PolicyNames } = await clients.iam.send(
+    new ListRolePoliciesCommand({ RoleName: roleName }),
+  );
+  const documents: unknown[] = [];
+  for (const policyName of PolicyNames ?? []) {
+    const { PolicyDocument } = await clients.iam.send(
+      new GetRolePolicyCommand({ RoleName: roleName, PolicyName: policyName }),
+    );
+    documents.push(policyDocument(PolicyDocument!));
+  }
+  return statementsOf(documents);
+}
+
+/**
+ * What the platform uses a role for, not the code: Lambda writes the logs, and the event source
+ * mapping polls and deletes (GetQueueAttributes is what Lambda checks when it creates it).
+ */
+const PLATFORM_ACTIONS = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+const MAPPING_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'];
+
+describe('least privilege, from what the deployed code did (after the runs above)', () => {
+  it.each(['planner', 'executor'] as const)(
+    "authorizes every AWS call the %s made with its deployed role's policy, and uses every grant",
+    async (role) => {
+      // Prepare
+      const statements = await roleStatements(deployed[role].logicalId);
+      const calls = recordedCalls(callLog(role));
+      expect(calls.length).toBeGreaterThan(10);
+      const needed = calls.flatMap((c) => neededFor(c, MOTO_REGION, MOTO_ACCOUNT));
+      if (role === 'executor') {
+        const queueArn = mappingArn;
+        for (const action of MAPPING_ACTIONS) {
+          needed.push({ action, resource: queueArn, call: 'the event source mapping' });
+        }
+      }
+
+      // Act
+      const refused = needed.filter((n) => !allows(statements, n.action, n.resource));
+      const unused = grantsOf(statements).filter(
+        (g) =>
+          !PLATFORM_ACTIONS.includes(g.action) &&
+          !needed.some(
+            (n) =>
+              n.action === g.action &&
+              allows(
+                [{ Effect: 'Allow', Action: g.action, Resource: g.resource }],
+                n.action,
+                n.resource,
+              ),
+          ),
+      );
+
+      // Assess
+      expect(refused.map((n) => `${n.call}: ${n.action} on ${n.resource}`)).toStrictEqual([]);
+      expect(unused.map((g) => `${g.action} on ${g.resource}`)).toStrictEqual([]);
+    },
+  );
+});
