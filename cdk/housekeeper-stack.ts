@@ -7,7 +7,6 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { poolNames } from '../lib/config/pools.ts';
 import { STACK_OUTPUTS, type StackOutput } from '../lib/config/stack-outputs.ts';
 import { CloudCredentials } from './cloud-credentials.ts';
 import type { FunctionVpcPlacement } from './housekeeper-function.ts';
@@ -80,7 +79,7 @@ export class HousekeeperStack extends Stack {
     });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       config,
-      pools: poolNames(config),
+      pools: config.pools.map((p) => p.name),
       planner: this.planning.planner.function,
       executor: this.tasks.executor.function,
       taskQueue: this.tasks.queue,

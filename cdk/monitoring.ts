@@ -257,7 +257,7 @@ export class Monitoring extends Construct {
     });
     dashboard.addWidgets(
       new cw.TextWidget({
-        markdown: `# amphora-housekeeper\nA cycle every ${interval} s; target ${c.spare_amphora_pool_size} spares${c.availability_zones.length > 0 ? ' per zone' : ''}, at most ${c.maximum_deploying_amphora_count} deploying, ${c.maximum_preserved_amphora_count} preserved (${c.preservation_scheme}). Driver: ${c.driver}. Every alarm links to its section of the [runbook](${props.runbookUrl}).`,
+        markdown: `# amphora-housekeeper\nA cycle every ${interval} s; ${c.pools.length} pool(s): ${c.pools.map((p) => `${p.name} ${p.spare_amphora_pool_size * p.zones.length} spares`).join(', ')}; at most ${c.maximum_deploying_amphora_count} deploying, ${c.maximum_preserved_amphora_count} preserved (${c.preservation_scheme}). Driver: ${c.driver}. Every alarm links to its section of the [runbook](${props.runbookUrl}).`,
         width: 24,
         height: 2,
       }),

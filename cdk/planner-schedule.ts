@@ -12,6 +12,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  BY_EXPIRY,
   BY_STATE_AGE,
   BY_STATE_ZONE,
   DLQ_RETENTION_SECONDS,
@@ -38,7 +39,7 @@ export const SCHEDULE_INPUT = {
 } as const;
 
 /** The indexes a planner cycle queries (`PoolStore.countByState`, `listByState`, `listPreservedQueue`). */
-export const PLANNER_INDEXES = [BY_STATE_ZONE, BY_STATE_AGE, PRESERVED_QUEUE] as const;
+export const PLANNER_INDEXES = [BY_STATE_ZONE, BY_STATE_AGE, PRESERVED_QUEUE, BY_EXPIRY] as const;
 
 /** Properties of {@link PlannerSchedule}. */
 export interface PlannerScheduleProps {
@@ -80,14 +81,14 @@ export class PlannerSchedule extends Construct {
       timeoutSeconds: plannerTimeoutSeconds(props.config),
       environment: sharedEnvironment(props.config, props.table, props.queues),
       statements: [
-        // lease (UpdateItem), state counts and listings (Query on the state indexes and the
-        // preserved queue, BatchGetItem), pool meta (Query on the table), decisions (a
-        // transaction: ConditionCheckItem on the lease, PutItem of records, UpdateItem of the
-        // sweep note). Not byId (the CLI's) nor byExpiry (no cycle reads it yet): a planner that
-        // starts to is refused, and the deploy tier's call check says so.
+        // lease (UpdateItem), pool state with the counters (Query on the table), listings (Query
+        // on the state indexes, the preserved queue and the expired records, BatchGetItem),
+        // decisions (a transaction: ConditionCheckItem on the lease, PutItem of records,
+        // DeleteItem of purged ones, UpdateItem of counters and notes). Not byId (the CLI's): a
+        // planner that starts to is refused, and the deploy tier's call check says so.
         ...props.table.statements(
           'PoolTable',
-          ['Query', 'BatchGetItem', 'UpdateItem', 'PutItem', 'ConditionCheckItem'],
+          ['Query', 'BatchGetItem', 'UpdateItem', 'PutItem', 'DeleteItem', 'ConditionCheckItem'],
           { queryIndexes: PLANNER_INDEXES },
         ),
         new iam.PolicyStatement({

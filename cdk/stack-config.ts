@@ -10,6 +10,7 @@ import * as z from 'zod';
 import {
   ConfigError,
   type ConfigProblem,
+  configToRaw,
   type HousekeeperConfig,
   parseConfig,
 } from '../lib/config/schema.ts';
@@ -244,7 +245,7 @@ export const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4_096;
 export const OTHER_VARIABLES_BYTES = 1_024;
 
 function sizeProblems(config: HousekeeperConfig): ConfigProblem[] {
-  const bytes = Buffer.byteLength(JSON.stringify(config));
+  const bytes = Buffer.byteLength(JSON.stringify(configToRaw(config)));
   const room = LAMBDA_ENVIRONMENT_LIMIT_BYTES - OTHER_VARIABLES_BYTES;
   if (bytes <= room) return [];
   return [
@@ -332,6 +333,18 @@ function rawSources(
 }
 
 /**
+ * The configuration with `deployment_name` defaulting to the stack's name, so that two stacks
+ * on one cloud own their servers under different tags unless told otherwise.
+ */
+function withDeploymentName(raw: unknown, stackName: string | undefined): unknown {
+  if (stackName === undefined || raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return raw ?? {};
+  }
+  if ('deployment_name' in raw || 'ownership_tag' in raw) return raw;
+  return { ...raw, deployment_name: stackName.slice(0, 60) };
+}
+
+/**
  * Reads and validates the deployment configuration from an app's context.
  * @param baseDir where a `housekeeper_file` is looked up (the app's working directory).
  * @throws ConfigError naming every bad field, value and rule of both parts at once.
@@ -342,14 +355,14 @@ export function deploymentConfig(
 ): DeploymentConfig {
   const problems: ConfigProblem[] = [];
   const raw = rawSources(context, baseDir, problems);
+  const { options, problems: optionProblems } = stackOptionProblems(raw.stack);
   let config: HousekeeperConfig | undefined;
   try {
-    config = parseConfig(raw.config ?? {});
+    config = parseConfig(withDeploymentName(raw.config, options?.stack_name));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
   }
-  const { options, problems: optionProblems } = stackOptionProblems(raw.stack);
   problems.push(...optionProblems);
   if (config && options) problems.push(...crossFieldProblems(config, options));
   if (config) problems.push(...sizeProblems(config));

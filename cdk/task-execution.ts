@@ -16,7 +16,7 @@ import {
   FUNCTION_MEMORY_MB,
   queueSettings,
 } from '../lib/config/deployment.ts';
-import type { HousekeeperConfig } from '../lib/config/schema.ts';
+import { configToRaw, type HousekeeperConfig } from '../lib/config/schema.ts';
 import { ENTRY_POINTS } from './bundling.ts';
 import type { CloudCredentials } from './cloud-credentials.ts';
 import { type FunctionVpcPlacement, HousekeeperFunction } from './housekeeper-function.ts';
@@ -54,7 +54,7 @@ export function sharedEnvironment(
   queues: { readonly queue: sqs.IQueue; readonly deadLetterQueue: sqs.IQueue },
 ): Record<string, string> {
   return {
-    [ENV.config]: JSON.stringify(config),
+    [ENV.config]: JSON.stringify(configToRaw(config)),
     [ENV.tableName]: table.table.tableName,
     [ENV.queueUrl]: queues.queue.queueUrl,
     [ENV.deadLetterQueueUrl]: queues.deadLetterQueue.queueUrl,

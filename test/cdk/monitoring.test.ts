@@ -14,7 +14,6 @@ import {
   type MetricName,
   SERVICE_NAME,
 } from '../../lib/config/deployment.ts';
-import { poolNames } from '../../lib/config/pools.ts';
 import { type Json, resourcesOf, type Synthesized, synth } from './support/synth.ts';
 
 const runbook = readFileSync(new URL('../../docs/runbook.md', import.meta.url), 'utf8');
@@ -41,7 +40,7 @@ function alarmId(s: Synthesized, props: Record<string, Json>): string {
 
 describe.each(['noop', 'everything'] as const)('the alarms of the %s stack', (variant) => {
   const s = synth(variant);
-  const pools = poolNames(s.deployment.config);
+  const pools = s.deployment.config.pools.map((p) => p.name);
 
   it('cover the DLQs, the queue age, the executor, the planner, the Scheduler, spares, credentials and operator work', () => {
     expect(
@@ -129,7 +128,7 @@ describe.each(['noop', 'everything'] as const)('the dashboard of the %s stack', 
   const titles = widgets.map((w) => w.properties?.title).filter(Boolean);
 
   it('shows what operators watch: spares per pool, states, caps, tasks, errors, queues, functions, Scheduler, alarms', () => {
-    for (const pool of poolNames(s.deployment.config)) {
+    for (const pool of s.deployment.config.pools.map((p) => p.name)) {
       expect(titles).toContain(`Spares vs target (pool ${pool})`);
       expect(titles).toContain(`Amphorae by state (pool ${pool})`);
     }

@@ -139,7 +139,7 @@ describe('the deployment configuration', () => {
     const d = read({ [CONTEXT_KEYS.file]: 'prod.json' }, dir);
 
     // Assess
-    expect(d.config.spare_amphora_pool_size).toBe(8);
+    expect(d.config.pools[0]!.spare_amphora_pool_size).toBe(8);
     expect(d.stack.stack_name).toBe('Prod');
   });
 

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { SCHEDULE_INPUT } from '../../cdk/planner-schedule.ts';
 import { runtimeFromEnv } from '../../functions/aws-runtime.ts';
 import {
+  BY_EXPIRY,
   BY_STATE_AGE,
   BY_STATE_ZONE,
   DLQ_RETENTION_SECONDS,
@@ -342,7 +343,8 @@ function roleOf(s: Synthesized, part: 'Planner' | 'Executor'): string {
 
 const TABLE = 'AWS::DynamoDB::Table';
 // The indexes a cycle reads: state counts and listings, and the preserved queue.
-const PLANNER_INDEX_ARNS = [BY_STATE_ZONE, BY_STATE_AGE, PRESERVED_QUEUE].map(
+// The planner lists by state (in a zone or not), reads the preserved queue and the expired records.
+const PLANNER_INDEX_ARNS = [BY_STATE_ZONE, BY_STATE_AGE, PRESERVED_QUEUE, BY_EXPIRY].map(
   (i) => `${TABLE}/index/${i.indexName}`,
 );
 
@@ -358,6 +360,7 @@ describe.each(ALL)('least privilege in the %s stack', (variant) => {
       'dynamodb:BatchGetItem': [TABLE],
       'dynamodb:UpdateItem': [TABLE],
       'dynamodb:PutItem': [TABLE],
+      'dynamodb:DeleteItem': [TABLE],
       'dynamodb:ConditionCheckItem': [TABLE],
       'sqs:SendMessage': ['AWS::SQS::Queue'],
     });

@@ -22,6 +22,8 @@ export const NOOP_DEPLOYMENT = {
     // One preserved amphora, cycled: a second failure evicts the first (the preserved queue).
     maximum_preserved_amphora_count: 1,
     preservation_scheme: 'cycle',
+    // Removed records are purged by the next cycle, so the deployed planner's purge runs too.
+    amphora_expiry_age: 0,
   },
   stack: { stack_name: 'HousekeeperDeployTier', log_retention_days: 7 },
 } as const;
