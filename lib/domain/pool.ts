@@ -91,8 +91,27 @@ export interface PoolImage {
   readonly issuedAt?: number;
 }
 
+/**
+ * Whether the cloud accepts the service's calls (the breaker of issue 7): `refusing` after an
+ * Unauthorized (or a run of Unavailable) from any task, until a call succeeds again. While it
+ * refuses, the planner sends no cloud work but one probe per back-off interval.
+ */
+export interface CloudHealth {
+  readonly state: 'ok' | 'refusing';
+  /** The error class the cloud answered with. */
+  readonly kind?: 'Unauthorized' | 'Unavailable';
+  /** When the cloud started refusing. */
+  readonly since?: number;
+  /** The last refusal's message (safe to show: drivers never put secrets in messages). */
+  readonly lastError?: string;
+  /** When the next probe may be sent. */
+  readonly probeAt?: number;
+}
+
 /** Pool-wide state the planner reads each cycle, in one request. */
 export interface PoolState {
+  /** The cloud's health as the executors last saw it; absent until a refusal was ever seen. */
+  readonly cloud?: CloudHealth;
   /** Counters by pool, zone and state, kept in the same transaction as each transition. */
   readonly counts: PoolCounts;
   readonly zones: readonly ZoneCreateStats[];
