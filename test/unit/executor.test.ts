@@ -611,3 +611,132 @@ describe('failures: one policy for retry versus acknowledge', () => {
     },
   );
 });
+
+describe('CREATE with a pool’s launch spec', () => {
+  const pools = {
+    pools: [
+      {
+        name: 'large',
+        availability_zones: [{ name: 'octavia-a', compute_zone: 'nova-a', network_ids: ['m-a'] }],
+        openstack: { flavor_id: 'f-large', image_tag: 'amp', security_group_ids: ['sg'] },
+      },
+    ],
+  };
+
+  it('boots the image the record names, in its compute zone, with the pool’s spec, tagged with its pool', async () => {
+    const h = executorHarness({ config: pools });
+    const r = await h.given(
+      rec('PENDING_CREATE', {
+        pool: 'large',
+        zone: 'octavia-a',
+        computeZone: 'nova-a',
+        launch: { imageId: 'img-42', flavorId: 'f-large', digest: 'planned' },
+        task: { type: 'CREATE', issuedAt: h.clock.now(), reissues: 0, polls: 0 },
+      }),
+    );
+
+    expect((await h.run(h.taskFor(r))).outcome).toBe('booted');
+
+    const after = await h.record(r.id);
+    const server = await h.control.server(after.computeId!);
+    expect(server.spec).toStrictEqual({
+      imageId: 'img-42',
+      flavorId: 'f-large',
+      networkIds: ['m-a'],
+      securityGroupIds: ['sg'],
+      configDrive: false,
+    });
+    expect(server.zone).toBe('nova-a');
+    expect(server.tags).toContain('amphora-pool:large');
+    // The record keeps what it booted with, the digest of the spec it really used.
+    expect(after.launch).toMatchObject({ imageId: 'img-42', flavorId: 'f-large' });
+    expect(after.launch?.digest).not.toBe('planned');
+  });
+
+  it('looks for an earlier server of this amphora alone: the lookup never lists the pool', async () => {
+    const h = executorHarness();
+    for (let i = 0; i < 5; i++) await h.noop.createServer(bootRequest(`other-${i}`));
+    const r = await h.given(pendingCreate(h.clock.now()));
+
+    await h.run(h.taskFor(r));
+
+    expect(h.noop.calls.filter((c) => c.operation === 'listServers')).toEqual([
+      expect.objectContaining({ target: r.id, outcome: 'ok' }),
+    ]);
+  });
+
+  it('gives up a create whose pool is gone, calling no driver, as a failed create', async () => {
+    const h = executorHarness();
+    const r = await h.given(
+      rec('PENDING_CREATE', {
+        pool: 'retired',
+        task: { type: 'CREATE', issuedAt: h.clock.now(), reissues: 0, polls: 0 },
+      }),
+    );
+
+    const report = await h.run(h.taskFor(r));
+
+    expect(report.outcome).toBe('not-bootable');
+    expect(h.ops()).toEqual([]);
+    expect(await h.record(r.id)).toMatchObject({
+      state: 'ERROR',
+      failure: { code: 'CREATE_FAILED', message: 'pool retired is no longer configured' },
+    });
+    expect((await h.store.getPoolState()).zones[0]).toMatchObject({
+      pool: 'retired',
+      consecutiveFailures: 1,
+    });
+  });
+});
+
+describe('RESOLVE_IMAGE', () => {
+  const tagged = { pools: [{ name: 'large', openstack: { image_tag: 'amp' } }] };
+  const task = (pool = 'large') => ({
+    v: 1 as const,
+    type: 'RESOLVE_IMAGE' as const,
+    taskId: 't-1',
+    issuedAt: 0,
+    pool,
+  });
+
+  it('records the newest image with the pool’s tag', async () => {
+    const h = executorHarness({ config: tagged });
+    await h.control.publishImage({ tags: ['amp'] }, h.clock.now() - 2);
+    const newest = await h.control.publishImage({ tags: ['amp'] }, h.clock.now() - 1);
+    await h.control.publishImage({ tags: ['other'] }, h.clock.now());
+
+    expect((await h.run(task())).outcome).toBe('resolved');
+
+    expect((await h.store.getPoolState()).images).toStrictEqual([
+      { pool: 'large', tag: 'amp', imageId: newest, resolvedAt: h.clock.now() },
+    ]);
+  });
+
+  it('records why a tag no image carries cannot be resolved, and acknowledges the task', async () => {
+    const h = executorHarness({ config: tagged });
+
+    const report = await h.run(task());
+
+    expect(report).toMatchObject({ outcome: 'no-image', disposition: { kind: 'ack' } });
+    expect((await h.store.getPoolState()).images).toStrictEqual([
+      {
+        pool: 'large',
+        tag: 'amp',
+        error: 'no active image tagged amp in the simulated cloud',
+        resolvedAt: h.clock.now(),
+      },
+    ]);
+  });
+
+  it('is stale for a pool that names no tag, or is no longer configured', async () => {
+    const h = executorHarness({ config: tagged });
+    expect((await h.run(task('gone'))).outcome).toBe('stale');
+    expect(h.ops()).toEqual([]);
+  });
+
+  it('retries a resolution the cloud could not answer', async () => {
+    const h = executorHarness({ config: tagged });
+    await h.control.injectFault({ operation: 'resolveImage', error: 'Unavailable', times: 1 });
+    expect((await h.run(task())).disposition.kind).toBe('retry');
+  });
+});
