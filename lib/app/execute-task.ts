@@ -12,6 +12,7 @@ import {
   AmphoraDriverError,
   driverErrorKind,
   NotFoundError,
+  ServerBusyError,
   VersionConflictError,
 } from '../domain/errors.ts';
 import {
@@ -29,6 +30,7 @@ import {
   type Step,
   seenAliveAfterDeletion,
   snapshotRequested,
+  stopDeferred,
 } from '../domain/execution.ts';
 import { planOrphans } from '../domain/orphans.ts';
 import { type FailureKind, failureVerdict, retryDelaySeconds } from '../domain/retry-policy.ts';
@@ -364,7 +366,14 @@ async function preserve(deps: ExecutorDeps, task: RecordTask, o: CallOptions): P
         const next = afterImageStatus(record, image.status, now(), deps.config);
         if ('next' in next) return apply(deps, record, next);
         if (next.kind === 'failed') throw new AmphoraDriverError(next.message);
-        await deps.driver.stopServer(action.serverId, o);
+        try {
+          await deps.driver.stopServer(action.serverId, o);
+        } catch (error) {
+          if (error instanceof ServerBusyError) {
+            return apply(deps, record, stopDeferred(record, now(), deps.config));
+          }
+          throw error;
+        }
         return apply(deps, record, preservationDone(record, now()));
       }
     }

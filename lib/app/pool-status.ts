@@ -39,6 +39,8 @@ export interface PoolView {
   readonly deployingCap?: number;
   /** The image its new amphorae boot, when known. */
   readonly imageId?: string;
+  /** Why its image tag could not be resolved, when it could not. */
+  readonly imageError?: string;
   readonly zones: readonly ZoneStatus[];
 }
 
@@ -101,6 +103,7 @@ export async function poolStatus(
         ? { deployingCap: spec.maximum_deploying_amphora_count }
         : {}),
       ...(image.imageId !== undefined ? { imageId: image.imageId } : {}),
+      ...(image.error !== undefined ? { imageError: image.error } : {}),
       zones: spec.zones.map((z) => ({
         zone: z.name,
         ...(z.compute_zone !== undefined ? { computeZone: z.compute_zone } : {}),

@@ -95,6 +95,12 @@ export class UnauthorizedError extends AmphoraDriverError {}
 /** The amphora or the cloud is temporarily unavailable; the call may succeed later. */
 export class UnavailableError extends AmphoraDriverError {}
 
+/**
+ * The server is busy with another task (Nova's `task_state`, such as `image_uploading` just after
+ * a snapshot) and refused the request; the same request succeeds once that task ends.
+ */
+export class ServerBusyError extends UnavailableError {}
+
 /** The amphora could not be deleted. */
 export class DeleteFailedError extends AmphoraDriverError {}
 

@@ -299,6 +299,23 @@ export function afterImageStatus(
   };
 }
 
+/**
+ * The snapshot is active but the server refused to stop because it is still busy (Nova finishing
+ * the upload): the same check runs again after the next poll delay, and then stops it.
+ */
+export function stopDeferred(
+  record: AmphoraRecord,
+  now: number,
+  settings: Pick<Settings, 'check_initial_delay' | 'check_max_delay'>,
+): Step {
+  const polls = (record.task?.polls ?? 0) + 1;
+  return {
+    next: update(record, { now, patch: { task: pendingTask('PRESERVE', now, polls) } }),
+    outcome: 'stop-deferred',
+    followUpSeconds: pollDelay(settings, polls),
+  };
+}
+
 /** A preservation whose server is gone: nothing left to diagnose; the record is removed. */
 export function preservationAbandoned(record: AmphoraRecord, message: string, now: number): Step {
   return {

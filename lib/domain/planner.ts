@@ -264,12 +264,18 @@ function imageResolutionDue(settings: Settings, spec: PoolSpec, state: PoolState
   const launch = spec.launch;
   if (launch.image_id !== undefined || launch.image_tag === undefined) return false;
   const img = state.images.find((i) => i.pool === spec.name);
+  // A failed resolution (no image carries the tag yet) is tried again like a failed create,
+  // after create_backoff_initial, rather than after a whole refresh interval.
+  const freshFor =
+    img?.error !== undefined
+      ? Math.min(settings.create_backoff_initial, settings.image_refresh_interval)
+      : settings.image_refresh_interval;
   const fresh =
     img !== undefined &&
     img.tag === launch.image_tag &&
     img.ownerId === launch.image_owner_id &&
     img.resolvedAt !== undefined &&
-    now - img.resolvedAt < settings.image_refresh_interval * 1000;
+    now - img.resolvedAt < freshFor * 1000;
   if (fresh) return false;
   // One resolution in flight at a time: re-issued only when it made no progress in time.
   const inFlight =

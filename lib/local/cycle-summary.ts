@@ -42,7 +42,7 @@ export function decisionSummary(report: CycleReport | Error): string {
 
 /** One line per noteworthy executor outcome (stale acks and polls are left out). */
 export function taskLine(report: ExecutionReport): string | undefined {
-  const quiet = new Set(['stale', 'still-booting', 'image-pending', 'swept']);
+  const quiet = new Set(['stale', 'still-booting', 'image-pending', 'stop-deferred', 'swept']);
   if (quiet.has(report.outcome)) return undefined;
   const task = report.task;
   const id =

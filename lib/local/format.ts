@@ -32,7 +32,7 @@ export function formatStatus(s: PoolStatus, where: string): string {
     for (const p of s.pools) {
       const zones = p.zones.map((z) => `${zoneName(z.zone)} ${z.ready}/${z.target}`).join(', ');
       lines.push(
-        `  pool ${p.pool}: READY ${p.ready}/${p.target} (${zones})  deploying ${p.deploying}${p.deployingCap !== undefined ? `/${p.deployingCap}` : ''}${p.imageId ? `  image ${p.imageId}` : ''}`,
+        `  pool ${p.pool}: READY ${p.ready}/${p.target} (${zones})  deploying ${p.deploying}${p.deployingCap !== undefined ? `/${p.deployingCap}` : ''}${p.imageId ? `  image ${p.imageId}` : ''}${p.imageError ? `  cannot boot: ${p.imageError}` : ''}`,
       );
     }
   }

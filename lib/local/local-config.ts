@@ -18,6 +18,7 @@ export const LOCAL_CONFIG: Readonly<Record<string, unknown>> = {
   create_backoff_max: 20,
   orphan_sweep_interval: 60,
   orphan_grace_period: 60,
+  image_refresh_interval: 60,
   planner_lease_ttl: 30,
   noop: { boot_seconds: 2, boot_failure_rate: 0.2 },
 };

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverName } from '../../lib/domain/amphora.ts';
-import { NotFoundError, UnavailableError } from '../../lib/domain/errors.ts';
+import { NotFoundError, ServerBusyError, UnavailableError } from '../../lib/domain/errors.ts';
 import type { AmphoraDriver, BootSpec, ServerInfo } from '../../lib/ports/amphora-driver.ts';
 import { bootRequest } from '../support/boot.ts';
 
@@ -133,7 +133,17 @@ export function describeDriverContract(name: string, setup: () => Promise<Driver
       expect(image.id).toBe(imageId);
       expect((await h.driver.listImages({ amphoraId })).map((i) => i.id)).toContain(imageId);
 
-      await h.driver.stopServer(server.id);
+      // Nova may still be finishing the upload after Glance calls the image active: until then
+      // the stop is refused as ServerBusyError, which the executor answers with another poll.
+      await h.eventually(async () => {
+        try {
+          await h.driver.stopServer(server.id);
+          return true;
+        } catch (error) {
+          if (error instanceof ServerBusyError) return undefined;
+          throw error;
+        }
+      }, `server ${server.id} accepts the stop`);
       await h.eventually(async () => {
         const s = await h.driver.getServer(server.id);
         return s.status === 'SHUTOFF' ? s : undefined;

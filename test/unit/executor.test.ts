@@ -4,6 +4,7 @@ import {
   AmphoraDriverError,
   DeleteFailedError,
   NotImplementedError,
+  ServerBusyError,
   UnauthorizedError,
   UnavailableError,
 } from '../../lib/domain/errors.ts';
@@ -335,6 +336,31 @@ describe('PRESERVE', () => {
     expect(await h.record(r.id)).toMatchObject({ state: 'PRESERVED', preservation: { imageId } });
     expect((await h.noop.getServer(r.computeId!)).status).toBe('SHUTOFF');
     expect(h.ops().filter((o) => o === 'snapshot')).toHaveLength(1);
+  });
+
+  it('snapshot: a server still busy with the upload is stopped on the next poll, not failed', async () => {
+    let busy = 1;
+    const h = executorHarness({
+      config: { check_initial_delay: 15 },
+      wrapDriver: (d) =>
+        Object.assign(Object.create(d), {
+          stopServer: async (id: string) => {
+            if (busy-- > 0) throw new ServerBusyError(`server ${id} is busy (image_uploading)`);
+            return d.stopServer(id);
+          },
+        }),
+    });
+    const r = await preserving(h, 'snapshot');
+    await h.run(h.taskFor(r));
+    let after = await h.record(r.id);
+
+    expect((await h.run(h.taskFor(after))).outcome).toBe('stop-deferred');
+    after = await h.record(r.id);
+    expect(after.state).toBe('PRESERVING');
+    expect(h.sent().at(-1)).toMatchObject({ type: 'PRESERVE', version: after.version });
+
+    expect((await h.run(h.taskFor(after))).outcome).toBe('preserved');
+    expect((await h.noop.getServer(r.computeId!)).status).toBe('SHUTOFF');
   });
 
   it('snapshot: a retry after a crash finds the image it already requested', async () => {

@@ -175,6 +175,19 @@ describe('images by tag', () => {
     expect(creates(p)).toEqual([]);
   });
 
+  it.each([
+    [59, 0],
+    [60, 1],
+  ])(
+    'tries a failed resolution again after create_backoff_initial (%i s ago: %i task)',
+    (ago, tasks) => {
+      const images: PoolImage[] = [
+        { pool: 'large', tag: 'amp', error: 'none yet', resolvedAt: NOW - ago * SECOND },
+      ];
+      expect(resolve(planOf([], { config: cfg, meta: { images } }))).toHaveLength(tasks);
+    },
+  );
+
   it('reports the resolution error of a tag no image carries', () => {
     const images: PoolImage[] = [
       { pool: 'large', tag: 'amp', error: 'no active image tagged amp', resolvedAt: NOW },

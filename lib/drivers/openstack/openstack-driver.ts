@@ -6,7 +6,12 @@
 import { readFile } from 'node:fs/promises';
 import type { OpenStackConnection } from '../../config/schema.ts';
 import { serverName, snapshotName } from '../../domain/amphora.ts';
-import { AmphoraDriverError, NotFoundError, UnavailableError } from '../../domain/errors.ts';
+import {
+  AmphoraDriverError,
+  NotFoundError,
+  ServerBusyError,
+  UnavailableError,
+} from '../../domain/errors.ts';
 import {
   type AmphoraDriver,
   amphoraIdFromTags,
@@ -240,9 +245,17 @@ export class OpenStackDriver implements AmphoraDriver {
       await nova.stop(serverId, signal);
     } catch (error) {
       if (!(error instanceof AmphoraDriverError) || error.status !== 409) throw error;
-      // 409 also means "busy" (a task in progress); only "already stopped" counts as done.
+      // 409 means "already stopped" (done) or "busy with a task", such as the snapshot's upload,
+      // which Nova may still be finishing after Glance calls the image active.
       const server = await nova.server(serverId, signal);
-      if (server.status !== 'SHUTOFF') throw error;
+      if (server.status === 'SHUTOFF') return;
+      if (server.taskState !== undefined) {
+        throw new ServerBusyError(
+          `server ${serverId} is busy (task_state ${server.taskState}); stop it when that ends`,
+          { status: 409, cause: error },
+        );
+      }
+      throw error;
     }
   }
 

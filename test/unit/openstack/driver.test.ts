@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { serverName, snapshotName } from '../../../lib/domain/amphora.ts';
-import { AmphoraDriverError, NotFoundError } from '../../../lib/domain/errors.ts';
+import { AmphoraDriverError, NotFoundError, ServerBusyError } from '../../../lib/domain/errors.ts';
 import { clearTokenCache } from '../../../lib/drivers/openstack/keystone.ts';
 import { NOVA_MICROVERSION } from '../../../lib/drivers/openstack/nova.ts';
 import { serverStatus } from '../../../lib/drivers/openstack/openstack-driver.ts';
@@ -351,14 +351,14 @@ describe('the openstack driver on the fake cloud', () => {
       expect((await driver.getServer(id)).status).toBe('SHUTOFF');
     });
 
-    it('passes on a 409 from a server that is busy rather than stopped', async () => {
+    it('raises ServerBusyError, naming the task, for a 409 from a server busy with a task', async () => {
       fake.bootPlan.push('stuck');
       const driver = driverOnFake(fake);
       const { id } = await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
       const error = await driver.stopServer(id).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(AmphoraDriverError);
+      expect(error).toBeInstanceOf(ServerBusyError);
       expect((error as AmphoraDriverError).status).toBe(409);
-      expect((error as Error).message).toContain('vm_state build');
+      expect((error as Error).message).toMatch(/busy \(task_state \w+\)/);
     });
   });
 });
