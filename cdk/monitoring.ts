@@ -30,6 +30,7 @@ export const RUNBOOK_SECTIONS = {
   SchedulerDroppedTicks: 'scheduler-dropped-ticks',
   SparesBelowTarget: 'spares-below-target',
   CredentialsRefused: 'cloud-credentials-refused',
+  CloudUnavailable: 'cloud-apis-unavailable',
   AmphoraeNeedOperator: 'amphorae-waiting-for-an-operator',
 } as const;
 
@@ -211,8 +212,14 @@ export class Monitoring extends Construct {
       ),
       CredentialsRefused: alarm(
         'CredentialsRefused',
-        'The cloud refused the credentials (Unauthorized): they expired or were revoked. Tasks go to the DLQ until they are fixed.',
-        housekeeperMetric('DriverUnauthorized', { statistic: 'Sum', periodSeconds: FIVE_MINUTES }),
+        'The cloud refuses the credentials (Unauthorized): they expired or were revoked. The breaker is open: no cloud work but one probe per back-off interval, until they are fixed.',
+        housekeeperMetric('CloudAuthFailing', { statistic: 'Maximum', periodSeconds: interval }),
+        atLeastOnce,
+      ),
+      CloudUnavailable: alarm(
+        'CloudUnavailable',
+        'The OpenStack APIs answer Unavailable to everything. The breaker is open: no cloud work but one probe per back-off interval, until they answer.',
+        housekeeperMetric('CloudUnavailable', { statistic: 'Maximum', periodSeconds: interval }),
         atLeastOnce,
       ),
       AmphoraeNeedOperator: alarm(

@@ -9,6 +9,14 @@
 import { METRICS } from '../config/deployment.ts';
 import type { AmphoraRecord } from '../domain/amphora.ts';
 import {
+  afterRefusal,
+  afterSuccess,
+  type CloudHealth,
+  claimProbe,
+  gate,
+  isRefusing,
+} from '../domain/cloud-health.ts';
+import {
   AmphoraDriverError,
   driverErrorKind,
   NotFoundError,
@@ -50,7 +58,9 @@ import type { Logger, Metrics } from '../ports/telemetry.ts';
 
 /** What an executor needs. */
 export interface ExecutorDeps {
-  readonly store: RecordStore & OrphanMarkStore & Pick<PoolStateStore, 'recordImage'>;
+  readonly store: RecordStore &
+    OrphanMarkStore &
+    Pick<PoolStateStore, 'recordImage' | 'getCloudHealth' | 'putCloudHealth'>;
   readonly queue: TaskQueue;
   readonly driver: AmphoraDriver;
   readonly clock: Clock;
@@ -88,13 +98,147 @@ export async function executeMessage(
     deps.metrics.count(METRICS.MalformedTask.name);
     return { disposition: { kind: 'dead-letter', reason }, outcome: 'malformed' };
   }
+  const breaker = new Breaker(deps);
   try {
-    const outcome = await run(deps, task, options);
+    const admitted = await breaker.admit();
+    if (!admitted) {
+      deps.metrics.count(METRICS.TaskOutcome.name, 1, { TaskType: task.type, Outcome: DROPPED });
+      deps.logger.info('task dropped: the cloud refuses', {
+        taskId: task.taskId,
+        type: task.type,
+        ...ids(task),
+      });
+      return { disposition: { kind: 'ack' }, task, outcome: DROPPED };
+    }
+    const outcome = await run({ ...deps, driver: breaker.watch(deps.driver) }, task, options);
+    await breaker.succeeded();
     deps.metrics.count(METRICS.TaskOutcome.name, 1, { TaskType: task.type, Outcome: outcome });
     deps.logger.info('task done', { taskId: task.taskId, type: task.type, outcome, ...ids(task) });
     return { disposition: { kind: 'ack' }, task, outcome };
   } catch (error) {
-    return failed(deps, task, error, message.receiveCount);
+    return failed(deps, task, error, message.receiveCount, breaker);
+  }
+}
+
+/** The outcome of a task the breaker dropped: the record keeps it; the planner re-issues it. */
+export const DROPPED = 'dropped-cloud-refusing';
+
+/** How long an executor trusts the cloud's health it last read (other executors may change it). */
+export const CLOUD_HEALTH_MAX_AGE_MS = 5_000;
+
+const healthCache = new WeakMap<object, { readonly at: number; readonly health?: CloudHealth }>();
+
+/**
+ * The cloud breaker around one task (lib/domain/cloud-health.ts decides; this does the I/O). The
+ * health is read at most every {@link CLOUD_HEALTH_MAX_AGE_MS} per store, so a healthy cloud
+ * costs no request per task. Only a driver call that answered counts as a success: a stale task
+ * proves nothing about the cloud.
+ */
+class Breaker {
+  private health: CloudHealth | undefined;
+  private probe = false;
+  private claimed: CloudHealth | undefined;
+  private answered = 0;
+  private readonly deps: ExecutorDeps;
+
+  constructor(deps: ExecutorDeps) {
+    this.deps = deps;
+  }
+
+  /** Whether the task may call the cloud: always while it accepts; one probe while it refuses. */
+  async admit(): Promise<boolean> {
+    const { deps } = this;
+    const now = deps.clock.now();
+    const cached = healthCache.get(deps.store);
+    if (cached && now - cached.at < CLOUD_HEALTH_MAX_AGE_MS) this.health = cached.health;
+    else this.remember(await deps.store.getCloudHealth());
+    const g = gate(this.health, now);
+    if (g === 'go') return true;
+    if (g === 'drop') return false;
+    const claim = claimProbe(this.health!, now, deps.config);
+    if (!(await deps.store.putCloudHealth(claim, this.health?.probeAt ?? null))) {
+      healthCache.delete(deps.store);
+      return false;
+    }
+    this.probe = true;
+    this.claimed = claim;
+    this.remember(claim);
+    deps.logger.info('probing the cloud', { lastError: claim.lastError, kind: claim.kind });
+    return true;
+  }
+
+  /** The driver, counting the calls that answered. */
+  watch<D extends object>(driver: D): D {
+    return new Proxy(driver, {
+      get: (target, prop, receiver) => {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const result = value.apply(target, args);
+          if (result instanceof Promise) {
+            return result.then(
+              (v) => {
+                this.answered += 1;
+                return v;
+              },
+              (error: unknown) => {
+                // A NotFound is an answer too: the cloud took the credentials.
+                if (driverErrorKind(error) === 'NotFound') this.answered += 1;
+                throw error;
+              },
+            );
+          }
+          return result;
+        };
+      },
+    });
+  }
+
+  /** After the task succeeded: closes the breaker if the cloud answered, else hands back the probe. */
+  async succeeded(): Promise<void> {
+    const { deps } = this;
+    if (this.answered === 0) {
+      if (this.probe && this.claimed && this.health) {
+        // The probe made no call (a stale task): let the next task probe instead.
+        const back = { ...this.claimed, probeAt: deps.clock.now() };
+        if (await deps.store.putCloudHealth(back, this.claimed.probeAt ?? null))
+          this.remember(back);
+      }
+      return;
+    }
+    const next = afterSuccess(this.health, deps.clock.now());
+    if (!next) return;
+    await deps.store.putCloudHealth(next);
+    this.remember(next);
+    if (this.probe) deps.logger.info('the cloud answers again: the breaker closes', {});
+  }
+
+  /** After a refusal of the cloud: opens the breaker, or pushes the next probe out. */
+  async refused(kind: 'Unauthorized' | 'Unavailable', message: string): Promise<boolean> {
+    const { deps } = this;
+    const next = afterRefusal(
+      this.health,
+      { kind, message, probe: this.probe },
+      deps.clock.now(),
+      deps.config,
+    );
+    if (next) {
+      await deps.store.putCloudHealth(next);
+      this.remember(next);
+      if (isRefusing(next) && !this.probe && !isRefusing(this.health)) {
+        deps.logger.error('the cloud refuses: cloud work stops, except one probe per interval', {
+          kind,
+          error: message,
+          probeAt: next.probeAt,
+        });
+      }
+    }
+    return isRefusing(next ?? this.health);
+  }
+
+  private remember(health: CloudHealth | undefined): void {
+    this.health = health;
+    healthCache.set(this.deps.store, { at: this.deps.clock.now(), ...(health ? { health } : {}) });
   }
 }
 
@@ -128,12 +272,23 @@ async function failed(
   task: Task,
   error: unknown,
   receiveCount: number,
+  breaker: Breaker,
 ): Promise<ExecutionReport> {
   const kind: FailureKind = driverErrorKind(error) ?? 'Unexpected';
-  const verdict = failureVerdict(kind, receiveCount, deps.config);
-  const reason = `${kind}: ${error instanceof Error ? error.message : String(error)}`;
+  const message = error instanceof Error ? error.message : String(error);
+  let verdict = failureVerdict(kind, receiveCount, deps.config, task.type);
+  const reason = `${kind}: ${message}`;
   deps.metrics.count(METRICS.TaskError.name, 1, { TaskType: task.type, ErrorClass: kind });
   if (kind === 'Unauthorized') deps.metrics.count(METRICS.DriverUnauthorized.name);
+  if (kind === 'Unauthorized' || kind === 'Unavailable') {
+    try {
+      if ((await breaker.refused(kind, message)) && kind === 'Unavailable') {
+        verdict = { kind: 'cloud-refusing' };
+      }
+    } catch (storeError) {
+      deps.logger.error('could not record the cloud’s refusal', { error: String(storeError) });
+    }
+  }
   deps.logger[verdict.kind === 'retry' ? 'warn' : 'error']('task failed', {
     taskId: task.taskId,
     type: task.type,
@@ -149,6 +304,10 @@ async function failed(
       task,
       outcome: 'retry',
     };
+  }
+  if (verdict.kind === 'cloud-refusing') {
+    // No retry storm and no dead letter: the record keeps its task, re-issued after recovery.
+    return { disposition: { kind: 'ack' }, task, outcome: 'cloud-refusing' };
   }
   try {
     await giveUp(deps, task, kind, reason);

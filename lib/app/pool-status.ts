@@ -53,6 +53,14 @@ export interface PoolStatus {
   readonly states: Readonly<Record<AmphoraState, number>>;
   readonly preservedQueue: readonly AmphoraView[];
   readonly needsOperator: readonly AmphoraView[];
+  /** Present while the cloud refuses (the breaker is open): why nothing is happening. */
+  readonly cloud?: {
+    readonly refusing: true;
+    readonly kind: string;
+    readonly since: string;
+    readonly nextProbe: string;
+    readonly error?: string;
+  };
 }
 
 /** One record for display. */
@@ -131,6 +139,17 @@ export async function poolStatus(
     states,
     preservedQueue: queue.map(viewOf),
     needsOperator: blocked.map(viewOf),
+    ...(state.cloud?.state === 'refusing'
+      ? {
+          cloud: {
+            refusing: true as const,
+            kind: state.cloud.kind ?? 'Unavailable',
+            since: new Date(state.cloud.since ?? 0).toISOString(),
+            nextProbe: new Date(state.cloud.probeAt ?? 0).toISOString(),
+            ...(state.cloud.lastError !== undefined ? { error: state.cloud.lastError } : {}),
+          },
+        }
+      : {}),
   };
 }
 

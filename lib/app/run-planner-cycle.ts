@@ -102,6 +102,12 @@ function publish(deps: PlannerDeps, p: Plan): void {
     METRICS.AmphoraeNeedingOperator.name,
     p.notes.filter((n) => n.code === 'NEEDS_OPERATOR').length,
   );
+  const refusing = p.notes.find((n) => n.code === 'CLOUD_REFUSING');
+  m.gauge(METRICS.CloudAuthFailing.name, refusing?.kind === 'Unauthorized' ? 1 : 0);
+  m.gauge(METRICS.CloudUnavailable.name, refusing?.kind === 'Unavailable' ? 1 : 0);
+  if (refusing) {
+    deps.logger.warn('the cloud refuses: no cloud work this cycle', { ...refusing });
+  }
   // Every state of every pool, zeros included, so that a dashboard line drops to 0 visibly.
   const pools = new Set([...p.pools.map((x) => x.pool), ...Object.keys(p.counts)]);
   for (const pool of pools) {

@@ -201,6 +201,18 @@ export const METRICS = {
     [],
     'DELETE_FAILED and PRESERVE_FAILED amphorae waiting for an operator',
   ),
+  CloudAuthFailing: metric(
+    'CloudAuthFailing',
+    'planner',
+    [],
+    '1 while the cloud breaker is open on Unauthorized (credentials expired or revoked), else 0',
+  ),
+  CloudUnavailable: metric(
+    'CloudUnavailable',
+    'planner',
+    [],
+    '1 while the cloud breaker is open on Unavailable (the APIs answer nobody), else 0',
+  ),
   PlannerRun: metric('PlannerRun', 'planner', [], '1 per planner cycle that ran'),
   PlannerLeaseBusy: metric('PlannerLeaseBusy', 'planner', [], 'cycles skipped: lease held'),
   PlannerWriteConflict: metric('PlannerWriteConflict', 'planner', [], 'decisions that lost a race'),

@@ -185,6 +185,9 @@ export const configSchema = z.strictObject({
   task_timeout: seconds(60, DAY).default(900),
   task_max_attempts: int({ min: 1, max: 100 }).default(5),
   delete_max_attempts: int({ min: 1, max: 100 }).default(5),
+  delete_backoff_initial: seconds(1, SQS_MAX_DELAY_SECONDS).default(30),
+  delete_backoff_max: seconds(1, SQS_MAX_DELAY_SECONDS).default(SQS_MAX_DELAY_SECONDS),
+  preservation_timeout: seconds(60, 7 * DAY).default(3_600),
   check_initial_delay: seconds(0, SQS_MAX_DELAY_SECONDS).default(15),
   check_max_delay: seconds(1, SQS_MAX_DELAY_SECONDS).default(120),
   planner_lease_ttl: seconds(30, 3_600).default(300),
@@ -357,6 +360,20 @@ function crossFieldProblems(raw: RawConfig, c: HousekeeperConfig): ConfigProblem
       `must be at least create_backoff_initial (${c.create_backoff_initial})`,
     );
   }
+  if (c.delete_backoff_max < c.delete_backoff_initial) {
+    rule(
+      'delete_backoff_max',
+      c.delete_backoff_max,
+      `must be at least delete_backoff_initial (${c.delete_backoff_initial})`,
+    );
+  }
+  if (c.preservation_timeout <= c.check_max_delay) {
+    rule(
+      'preservation_timeout',
+      c.preservation_timeout,
+      `must exceed check_max_delay (${c.check_max_delay}), or a snapshot times out between two polls`,
+    );
+  }
   if (c.check_max_delay < c.check_initial_delay) {
     rule(
       'check_max_delay',
@@ -458,6 +475,9 @@ function resolve(raw: RawConfig): HousekeeperConfig {
     task_timeout: raw.task_timeout,
     task_max_attempts: raw.task_max_attempts,
     delete_max_attempts: raw.delete_max_attempts,
+    delete_backoff_initial: raw.delete_backoff_initial,
+    delete_backoff_max: raw.delete_backoff_max,
+    preservation_timeout: raw.preservation_timeout,
     check_initial_delay: raw.check_initial_delay,
     check_max_delay: raw.check_max_delay,
     planner_lease_ttl: raw.planner_lease_ttl,

@@ -81,6 +81,11 @@ export interface PendingTask {
   readonly reissues: number;
   /** Polls so far (CHECK of a slow boot, PRESERVE waiting on an image); drives the back-off. */
   readonly polls: number;
+  /**
+   * The CHECK the planner sends when a boot runs past `boot_timeout`: the cloud is asked once
+   * before the boot is failed (an ACTIVE server becomes READY, one still building ERROR).
+   */
+  readonly final?: boolean;
 }
 
 /** How an amphora was, or is being, preserved for diagnosis. */
@@ -109,8 +114,12 @@ export type FailureCode =
   | 'BOOT_FAILED'
   | 'BOOT_TIMEOUT'
   | 'SERVER_GONE'
+  | 'SERVER_MISSING'
+  | 'SERVER_FAILED'
   | 'DELETE_FAILED'
   | 'PRESERVE_FAILED'
+  | 'PRESERVE_TIMEOUT'
+  | 'TASK_EXHAUSTED'
   | 'REPORTED';
 
 /** One entry of a record's bounded history. */
@@ -131,6 +140,16 @@ export interface LaunchRecord {
   readonly flavorId?: string;
   /** The launch digest of everything else (`launchDigest` in settings.ts). */
   readonly digest: string;
+}
+
+/** What sweeps saw of a record's server when it was not there, or not well. */
+export interface Missing {
+  /** The first sweep (epoch ms) of this run of sightings. */
+  readonly since: number;
+  /** Sweeps in a row that did not find the server healthy. */
+  readonly sweeps: number;
+  /** Nova's status when the server was listed but not healthy; absent when it was not listed. */
+  readonly status?: string;
 }
 
 /** One amphora as stored. Times are epoch milliseconds. */
@@ -159,6 +178,11 @@ export interface AmphoraRecord {
   readonly task?: PendingTask;
   readonly preservation?: Preservation;
   readonly failure?: Failure;
+  /**
+   * Set by sweeps that did not find the server (or found it broken): the first such sweep, and
+   * how many in a row. Two in a row make a ghost (see ghosts.ts); a sweep that sees it clears it.
+   */
+  readonly missing?: Missing;
   readonly deletedAt?: number;
   /** When a DELETED record may be purged (epoch ms); the store maps it to its TTL. */
   readonly expiresAt?: number;
@@ -175,6 +199,7 @@ export type RecordPatch = {
     | 'task'
     | 'preservation'
     | 'failure'
+    | 'missing'
     | 'deletedAt'
     | 'expiresAt']?: AmphoraRecord[K] | undefined;
 };
@@ -262,7 +287,7 @@ export function transition(
     stateSince: change.now,
     history,
   };
-  return applyPatch(moved, { task: undefined, ...change.patch });
+  return applyPatch(moved, { task: undefined, missing: undefined, ...change.patch });
 }
 
 /** Changes fields of a record without moving its state, one version up. */

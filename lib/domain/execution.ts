@@ -356,7 +356,7 @@ export function givenUp(
   if (type === 'CREATE') {
     return { next: failed(record, 'CREATE_FAILED', reason, now), createOutcome: 'failure' };
   }
-  if (type === 'REMOVE' && kind === 'DeleteFailed') {
+  if (type === 'REMOVE' && kind !== 'Unauthorized' && kind !== 'Unavailable') {
     return { next: failWith('DELETE_FAILED'), metric: 'DeleteFailed' };
   }
   if (type === 'PRESERVE' && kind !== 'Unauthorized') {

@@ -19,6 +19,7 @@ import {
   update,
 } from './amphora.ts';
 import { createAllowance } from './backoff.ts';
+import { droppedByBreaker, isRefusing } from './cloud-health.ts';
 import {
   countedZones,
   countOf,
@@ -49,8 +50,13 @@ export type ReasonCode =
   | 'ROTATE_STALE_LAUNCH'
   | 'SHRINK_EXCESS'
   | 'BOOT_TIMEOUT'
+  | 'BOOT_TIMEOUT_CHECK'
   | 'TASK_STUCK'
   | 'TASK_MISSING'
+  | 'TASK_EXHAUSTED'
+  | 'TASK_AFTER_OUTAGE'
+  | 'PRESERVE_TIMEOUT'
+  | 'CLOUD_PROBE'
   | 'PRESERVATION_DISABLED'
   | 'NOTHING_TO_PRESERVE'
   | 'PRESERVE_BELOW_LIMIT'
@@ -107,6 +113,14 @@ export type Note =
       readonly replacing: number;
     }
   | { readonly code: 'PRESERVE_WAITS_FOR_IN_FLIGHT'; readonly amphoraId: string }
+  | {
+      /** The cloud refuses (the breaker is open): no cloud work but one probe per interval. */
+      readonly code: 'CLOUD_REFUSING';
+      readonly kind: 'Unauthorized' | 'Unavailable';
+      readonly since: number;
+      readonly probeAt: number;
+      readonly error?: string;
+    }
   | { readonly code: 'NEEDS_OPERATOR'; readonly amphoraId: string; readonly failure: string };
 
 /** One state change a decision makes, for display. */
@@ -472,6 +486,28 @@ class PlanBuilder {
   }
 }
 
+/**
+ * A record whose task was issued `task_max_attempts` times without progress: a boot fails (and
+ * is preserved or removed as any failed amphora), a delete waits for an operator, a preservation
+ * gives up and the amphora is removed.
+ */
+function exhausted(r: AmphoraRecord, settings: Settings, now: number): AmphoraRecord {
+  const message = `${r.task?.type} issued ${settings.task_max_attempts} times without progress (task_timeout ${settings.task_timeout} s)`;
+  const failure = { code: 'TASK_EXHAUSTED' as const, message, at: now };
+  switch (r.state) {
+    case 'PENDING_DELETE':
+      return update(r, { now, patch: { failure: { ...failure, code: 'DELETE_FAILED' } } });
+    case 'PRESERVING':
+      return transition(r, 'PENDING_DELETE', {
+        now,
+        reason: 'TASK_EXHAUSTED',
+        patch: { task: pendingTask('REMOVE', now), failure },
+      });
+    default:
+      return transition(r, 'ERROR', { now, reason: 'TASK_EXHAUSTED', patch: { failure } });
+  }
+}
+
 /** Creation room of one pool zone this cycle, before the caps. */
 interface Want {
   readonly pool: string;
@@ -502,11 +538,43 @@ export function plan(input: PlannerInput): Plan {
       .sort(oldestFirst);
   const key = (pool: string, zone: string) => `${pool}\u0000${zone}`;
 
-  // 1. Expire: boots that ran past the timeout become ERROR.
+  // While the cloud refuses, nothing that needs it is decided: no boot is failed without asking,
+  // no task re-issued, nothing created, shrunk or preserved; one probe per interval goes out.
+  const cloud = state.cloud;
+  const cloudOk = !isRefusing(cloud);
+  if (!cloudOk && cloud) {
+    notes.push({
+      code: 'CLOUD_REFUSING',
+      kind: cloud.kind ?? 'Unavailable',
+      since: cloud.since ?? now,
+      probeAt: cloud.probeAt ?? now,
+      ...(cloud.lastError !== undefined ? { error: cloud.lastError } : {}),
+    });
+    if (now >= (cloud.probeAt ?? 0)) {
+      b.note(
+        'CLOUD_PROBE',
+        [],
+        [{ task: { v: TASK_SCHEMA_VERSION, type: 'SWEEP', taskId: input.newId(), issuedAt: now } }],
+      );
+    }
+  }
+
+  // 1. Boots past the timeout: the cloud is asked once (a final CHECK); only a final CHECK that
+  // went unanswered for task_timeout fails the boot unasked.
   const expired = new Map<string, number>();
-  for (const r of inState('BOOTING')) {
-    if (r.bootStartedAt !== undefined && now - r.bootStartedAt >= settings.boot_timeout * 1000) {
-      const message = `no ACTIVE server within boot_timeout (${settings.boot_timeout} s)`;
+  for (const r of cloudOk ? inState('BOOTING') : []) {
+    if (r.bootStartedAt === undefined || now - r.bootStartedAt < settings.boot_timeout * 1000) {
+      continue;
+    }
+    if (!r.task?.final) {
+      const task: PendingTask = {
+        ...pendingTask('CHECK', now, r.task?.polls ?? 0),
+        reissues: r.task?.reissues ?? 0,
+        final: true,
+      };
+      b.change('BOOT_TIMEOUT_CHECK', [update(r, { now, patch: { task } })]);
+    } else if (now - r.task.issuedAt >= settings.task_timeout * 1000) {
+      const message = `no answer to the status check sent at boot_timeout (${settings.boot_timeout} s) within task_timeout (${settings.task_timeout} s)`;
       b.change('BOOT_TIMEOUT', [
         transition(r, 'ERROR', {
           now,
@@ -518,8 +586,29 @@ export function plan(input: PlannerInput): Plan {
     }
   }
 
-  // 2. Tasks that made no progress within task_timeout are re-issued; missing ones issued.
-  for (const st of ['PENDING_CREATE', 'BOOTING', 'PENDING_DELETE', 'PRESERVING'] as const) {
+  // 1b. Preservations past preservation_timeout fail: the amphora leaves the preserved queue and
+  // is removed, with whatever the preservation left behind (a half-made snapshot image).
+  for (const r of cloudOk ? inState('PRESERVING') : []) {
+    if (needsOperator(r) || now - r.stateSince < settings.preservation_timeout * 1000) continue;
+    const message = `not preserved within preservation_timeout (${settings.preservation_timeout} s)`;
+    b.change('PRESERVE_TIMEOUT', [
+      transition(r, 'PENDING_DELETE', {
+        now,
+        reason: 'PRESERVE_TIMEOUT',
+        patch: {
+          task: pendingTask('REMOVE', now),
+          failure: { code: 'PRESERVE_TIMEOUT', message, at: now },
+        },
+      }),
+    ]);
+  }
+
+  // 2. Tasks that made no progress within task_timeout are re-issued, at most task_max_attempts
+  // times, then end in a state an operator sees; missing ones are issued; after an outage of the
+  // cloud, those it may have dropped are re-issued at once.
+  for (const st of cloudOk
+    ? (['PENDING_CREATE', 'BOOTING', 'PENDING_DELETE', 'PRESERVING'] as const)
+    : []) {
     for (const r of inState(st)) {
       if (needsOperator(r)) {
         notes.push({ code: 'NEEDS_OPERATOR', amphoraId: r.id, failure: r.failure!.code });
@@ -528,7 +617,16 @@ export function plan(input: PlannerInput): Plan {
       const type = TASK_FOR_STATE[st]!;
       if (!r.task) {
         b.change('TASK_MISSING', [update(r, { now, patch: { task: pendingTask(type, now) } })]);
+      } else if (r.task.issuedAt === now) {
+        // decided this cycle
+      } else if (droppedByBreaker(cloud, r.task.issuedAt)) {
+        const task: PendingTask = { ...r.task, issuedAt: now };
+        b.change('TASK_AFTER_OUTAGE', [update(r, { now, patch: { task } })]);
       } else if (now - r.task.issuedAt >= settings.task_timeout * 1000) {
+        if (r.task.reissues + 1 >= settings.task_max_attempts) {
+          b.change('TASK_EXHAUSTED', [exhausted(r, settings, now)]);
+          continue;
+        }
         const task: PendingTask = { ...r.task, type, issuedAt: now, reissues: r.task.reissues + 1 };
         b.change('TASK_STUCK', [update(r, { now, patch: { task } })]);
       }
@@ -536,7 +634,7 @@ export function plan(input: PlannerInput): Plan {
   }
 
   // 3. Images: resolve the tags that are due; note the pools that cannot boot yet.
-  for (const spec of settings.pools) {
+  for (const spec of cloudOk ? settings.pools : []) {
     if (imageResolutionDue(settings, spec, state, now)) {
       b.note(
         'RESOLVE_IMAGE',
@@ -642,6 +740,7 @@ export function plan(input: PlannerInput): Plan {
         });
       }
       const d = Math.min(deficit, room);
+      if (!cloudOk) continue;
       wants.push({
         pool: spec.name,
         zone: zone.name,
@@ -741,7 +840,7 @@ export function plan(input: PlannerInput): Plan {
     const stale = staleReady.get(k) ?? [];
     const excess = shrinkOf.get(k) ?? Math.min(ready, ready + deployingAt(pool, zone) - target);
     let shrunk = 0;
-    if (excess > 0) {
+    if (excess > 0 && cloudOk) {
       const staleIds = new Set(stale.map((r) => r.id));
       const oldest = inState('READY', { pool, zone }).sort(
         (x, y) => Number(staleIds.has(y.id)) - Number(staleIds.has(x.id)) || oldestFirst(x, y),
@@ -807,7 +906,7 @@ export function plan(input: PlannerInput): Plan {
   }
 
   // 6. Deactivated amphorae: ERROR and PRESERVE, oldest first, are preserved or removed.
-  planDeactivated(input, b, notes, inState);
+  if (cloudOk) planDeactivated(input, b, notes, inState);
 
   // 7. Purge DELETED records past their expiry (Octavia's amphora_expiry_age).
   for (const r of input.expired.slice(0, PURGE_PER_CYCLE)) {
@@ -816,7 +915,9 @@ export function plan(input: PlannerInput): Plan {
 
   // 8. The orphan sweep, on its own cadence.
   const lastSweep = state.lastSweepAt;
-  if (lastSweep === undefined || now - lastSweep >= settings.orphan_sweep_interval * 1000) {
+  const sweepDue =
+    lastSweep === undefined || now - lastSweep >= settings.orphan_sweep_interval * 1000;
+  if (cloudOk && sweepDue) {
     b.note(
       'SWEEP_DUE',
       [{ kind: 'sweep-issued', at: now }],

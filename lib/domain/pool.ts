@@ -106,6 +106,12 @@ export interface CloudHealth {
   readonly lastError?: string;
   /** When the next probe may be sent. */
   readonly probeAt?: number;
+  /** Refusals in a row, reset by a success: opens the breaker on a run of Unavailable. */
+  readonly failures: number;
+  /** Probes refused since the breaker opened: the probe interval doubles with each. */
+  readonly probes?: number;
+  /** When the cloud last recovered: tasks dropped while it refused are re-issued after this. */
+  readonly recoveredAt?: number;
 }
 
 /** Pool-wide state the planner reads each cycle, in one request. */

@@ -70,6 +70,12 @@ export interface Settings {
   readonly task_timeout: number;
   readonly task_max_attempts: number;
   readonly delete_max_attempts: number;
+  /** First delay between attempts of a failing delete, doubled per attempt. */
+  readonly delete_backoff_initial: number;
+  /** Cap of that delay. */
+  readonly delete_backoff_max: number;
+  /** A preservation not done after this long fails, and the amphora is removed. */
+  readonly preservation_timeout: number;
   readonly check_initial_delay: number;
   readonly check_max_delay: number;
   readonly planner_lease_ttl: number;

@@ -14,25 +14,32 @@ export function decisionSummary(report: CycleReport | Error): string {
       return;
     }
     for (const reason of d.reasons) {
-      const what = {
-        TOP_UP: 'create',
-        ROTATE_STALE_LAUNCH: 'rotate',
-        PURGE_EXPIRED: 'purge',
-        RESOLVE_IMAGE: 'resolve image',
-        FLEET_CURRENT: 'fleet current',
-        SHRINK_EXCESS: 'shrink',
-        BOOT_TIMEOUT: 'boot timeout',
-        TASK_STUCK: 're-issue',
-        TASK_MISSING: 'issue',
-        PRESERVATION_DISABLED: 'remove failed',
-        NOTHING_TO_PRESERVE: 'remove failed',
-        KEEP_LIMIT_REACHED: 'remove failed',
-        CYCLE_SUPERSEDED: 'remove failed',
-        PRESERVE_BELOW_LIMIT: 'preserve',
-        CYCLE_EVICT_OLDEST: 'evict+preserve',
-        PRESERVED_OVER_LIMIT: 'evict',
-        SWEEP_DUE: 'sweep',
-      }[reason];
+      const what = (
+        {
+          TOP_UP: 'create',
+          ROTATE_STALE_LAUNCH: 'rotate',
+          PURGE_EXPIRED: 'purge',
+          RESOLVE_IMAGE: 'resolve image',
+          FLEET_CURRENT: 'fleet current',
+          SHRINK_EXCESS: 'shrink',
+          BOOT_TIMEOUT: 'boot timeout',
+          TASK_STUCK: 're-issue',
+          TASK_MISSING: 'issue',
+          BOOT_TIMEOUT_CHECK: 'final boot check',
+          TASK_EXHAUSTED: 'gave up a task',
+          TASK_AFTER_OUTAGE: 're-issue after outage',
+          PRESERVE_TIMEOUT: 'preservation timed out',
+          CLOUD_PROBE: 'probe the cloud',
+          PRESERVATION_DISABLED: 'remove failed',
+          NOTHING_TO_PRESERVE: 'remove failed',
+          KEEP_LIMIT_REACHED: 'remove failed',
+          CYCLE_SUPERSEDED: 'remove failed',
+          PRESERVE_BELOW_LIMIT: 'preserve',
+          CYCLE_EVICT_OLDEST: 'evict+preserve',
+          PRESERVED_OVER_LIMIT: 'evict',
+          SWEEP_DUE: 'sweep',
+        } satisfies Record<typeof reason, string>
+      )[reason];
       add(what);
     }
   });
@@ -42,7 +49,14 @@ export function decisionSummary(report: CycleReport | Error): string {
 
 /** One line per noteworthy executor outcome (stale acks and polls are left out). */
 export function taskLine(report: ExecutionReport): string | undefined {
-  const quiet = new Set(['stale', 'still-booting', 'image-pending', 'stop-deferred', 'swept']);
+  const quiet = new Set([
+    'stale',
+    'still-booting',
+    'image-pending',
+    'stop-deferred',
+    'swept',
+    'dropped-cloud-refusing',
+  ]);
   if (quiet.has(report.outcome)) return undefined;
   const task = report.task;
   const id =

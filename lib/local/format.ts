@@ -28,6 +28,11 @@ export function formatStatus(s: PoolStatus, where: string): string {
     `  spares READY ${s.spares.ready}/${s.spares.target}   deploying ${s.deploying.count}/${s.deploying.cap}   preserved ${s.preserved.count}/${s.preserved.max} (${s.preserved.scheme})`,
     `  ${AMPHORA_STATES.map((st) => `${st} ${s.states[st]}`).join('  ')}`,
   ];
+  if (s.cloud) {
+    lines.push(
+      `  THE CLOUD REFUSES (${s.cloud.kind}${s.cloud.error ? `: ${s.cloud.error}` : ''}) since ${s.cloud.since}: no cloud work; next probe ${s.cloud.nextProbe}`,
+    );
+  }
   if (s.pools.length > 1 || s.pools.some((p) => p.zones.length > 1 || p.zones[0]?.zone !== '*')) {
     for (const p of s.pools) {
       const zones = p.zones.map((z) => `${zoneName(z.zone)} ${z.ready}/${z.target}`).join(', ');
@@ -109,11 +114,14 @@ function noteLine(n: Note): string {
       return `${n.amphoraId} waits: the oldest preserved amphora is still being preserved`;
     case 'NEEDS_OPERATOR':
       return `${n.amphoraId} waits for an operator (${n.failure})`;
+    case 'CLOUD_REFUSING':
+      return `the cloud refuses (${n.kind}${n.error ? `: ${n.error}` : ''}) since ${new Date(n.since).toISOString()}: no cloud work; next probe ${new Date(n.probeAt).toISOString()}`;
   }
 }
 
 const NOTE_DECISIONS: Partial<Record<string, string>> = {
   SWEEP_DUE: 'orphan sweep',
+  CLOUD_PROBE: 'probe the refusing cloud (a sweep)',
   RESOLVE_IMAGE: 'resolve the image tag',
   FLEET_CURRENT: 'every spare has the current launch',
 };

@@ -11,6 +11,7 @@
  */
 import type { AmphoraRecord, AmphoraState } from '../domain/amphora.ts';
 import type {
+  CloudHealth,
   CreateOutcome,
   GroupResult,
   Lease,
@@ -22,6 +23,7 @@ import type {
 } from '../domain/pool.ts';
 
 export type {
+  CloudHealth,
   CreateOutcome,
   GroupResult,
   Lease,
@@ -105,6 +107,15 @@ export interface LeaseStore {
 export interface PoolStateStore {
   /** Counters, creation statistics, resolved images and the sweep schedule, in one read. */
   getPoolState(): Promise<PoolState>;
+  /** The cloud's health as executors last recorded it, in one small read. */
+  getCloudHealth(): Promise<CloudHealth | undefined>;
+  /**
+   * Records the cloud's health. With `ifProbeAt`, only if the stored health still has that
+   * `probeAt` (`null`: no stored health at all): so that of several executors that find a probe
+   * due, one wins it.
+   * @returns whether it was written.
+   */
+  putCloudHealth(health: CloudHealth, ifProbeAt?: number | null): Promise<boolean>;
   /** Records the outcome of resolving a pool's image tag. */
   recordImage(image: PoolImage): Promise<void>;
   /**

@@ -846,6 +846,38 @@ export function describePoolStoreContract(
         expect(await store.getPoolState()).toStrictEqual({ counts: {}, zones: [], images: [] });
       });
 
+      it('keeps the cloud’s health, read alone and with the pool state', async () => {
+        const store = await h.fresh();
+        expect(await store.getCloudHealth()).toBeUndefined();
+        const refusing = {
+          state: 'refusing' as const,
+          kind: 'Unauthorized' as const,
+          since: T0,
+          lastError: 'The request you have made requires authentication.',
+          probeAt: T0 + 30_000,
+          failures: 1,
+          probes: 0,
+        };
+        expect(await store.putCloudHealth(refusing)).toBe(true);
+        expect(await store.getCloudHealth()).toStrictEqual(refusing);
+        expect((await store.getPoolState()).cloud).toStrictEqual(refusing);
+      });
+
+      it('lets exactly one of several executors claim a due probe, by the probeAt it read', async () => {
+        const store = await h.fresh();
+        const open = { state: 'refusing' as const, since: T0, probeAt: T0 + 30_000, failures: 1 };
+        expect(await store.putCloudHealth(open, null)).toBe(true);
+        expect(await store.putCloudHealth(open, null)).toBe(false);
+        const claims = await Promise.all(
+          [1, 2, 3, 4].map((i) =>
+            store.putCloudHealth({ ...open, probeAt: T0 + 60_000 + i }, T0 + 30_000),
+          ),
+        );
+        expect(claims.filter(Boolean)).toHaveLength(1);
+        const winner = claims.indexOf(true) + 1;
+        expect((await store.getCloudHealth())?.probeAt).toBe(T0 + 60_000 + winner);
+      });
+
       /** A BOOTING record that ends its create with `outcome` at `when`, through update. */
       const endCreate = async (
         store: PoolStore,

@@ -129,6 +129,7 @@ export function snapshot(
         ? { lastSweepAt: options.meta.lastSweepAt }
         : {}
       : { lastSweepAt: now - 60 * SECOND }),
+    ...(options.meta?.cloud ? { cloud: options.meta.cloud } : {}),
   };
   const rp = readPlan(cfg, state);
   const listed = rp.lists.flatMap((l) =>

@@ -500,7 +500,7 @@ describe('failures: one policy for retry versus acknowledge', () => {
             throw error;
           },
         }),
-      config: { task_max_attempts: 3, delete_max_attempts: 4 },
+      config: { task_max_attempts: 3, delete_max_attempts: 3 },
     });
   }
 
@@ -521,33 +521,31 @@ describe('failures: one policy for retry versus acknowledge', () => {
     },
   );
 
-  it('sends an Unauthorized CREATE straight to the DLQ and marks the create failed', async () => {
+  it('acknowledges an Unauthorized CREATE without a dead letter, the record keeping its task', async () => {
     const h = failing(new UnauthorizedError('401'), 'createServer');
     const r = await h.given(pendingCreate(h.clock.now()));
 
     const report = await h.run(h.taskFor(r), 1);
 
-    expect(report.disposition).toEqual({ kind: 'dead-letter', reason: 'Unauthorized: 401' });
-    expect(await h.record(r.id)).toMatchObject({
-      state: 'ERROR',
-      failure: { code: 'CREATE_FAILED' },
-    });
-    expect((await h.store.getPoolState()).zones[0]).toMatchObject({ consecutiveFailures: 1 });
-    expect(h.metrics.total('TaskDeadLettered')).toBe(1);
+    expect(report).toMatchObject({ disposition: { kind: 'ack' }, outcome: 'cloud-refusing' });
+    expect(await h.record(r.id)).toEqual(r);
+    expect(h.metrics.total('TaskDeadLettered')).toBe(0);
+    expect(h.metrics.total('DriverUnauthorized')).toBe(1);
+    expect((await h.store.getCloudHealth())?.state).toBe('refusing');
   });
 
-  it('sends an Unauthorized REMOVE to the DLQ and leaves the record for a later re-issue', async () => {
+  it('acknowledges an Unauthorized REMOVE and leaves the record for a re-issue after recovery', async () => {
     const h = failing(new UnauthorizedError('401'), 'deleteServer');
     const r = await h.given(rec('PENDING_DELETE'));
 
-    expect((await h.run(h.taskFor(r))).disposition.kind).toBe('dead-letter');
+    expect((await h.run(h.taskFor(r))).disposition.kind).toBe('ack');
     expect(await h.record(r.id)).toEqual(r);
   });
 
   it.each([
     [1, 'retry'],
-    [3, 'retry'],
-    [4, 'ack'],
+    [2, 'retry'],
+    [3, 'ack'],
   ] as const)(
     'retries DeleteFailed a bounded number of times (delivery %i → %s), then shows it failed',
     async (receiveCount, kind) => {
@@ -610,14 +608,43 @@ describe('failures: one policy for retry versus acknowledge', () => {
   });
 
   it('keeps the message when recording a give-up fails, so that nothing is lost', async () => {
-    const h = failing(new UnauthorizedError('401'), 'createServer');
+    const h = failing(new AmphoraDriverError('500 from nova', { status: 500 }), 'createServer');
     const r = await h.given(pendingCreate(h.clock.now()));
     h.store.update = async () => {
       throw new Error('store down');
     };
 
-    expect((await h.run(h.taskFor(r), 1)).disposition.kind).toBe('retry');
+    expect((await h.run(h.taskFor(r), 3)).disposition.kind).toBe('retry');
   });
+
+  it.each([
+    ['AmphoraDriverError', new AmphoraDriverError('500 from nova', { status: 500 })],
+    ['an unexpected error', new TypeError('bug')],
+  ])(
+    'a REMOVE failing with %s ends in DELETE_FAILED, not in endless re-issues',
+    async (_n, error) => {
+      const h = failing(error, 'deleteServer');
+      const r = await h.given(rec('PENDING_DELETE'));
+
+      expect((await h.run(h.taskFor(r), 1)).disposition).toMatchObject({
+        kind: 'retry',
+        delaySeconds: 30,
+      });
+      expect((await h.run(h.taskFor(r), 2)).disposition).toMatchObject({
+        kind: 'retry',
+        delaySeconds: 60,
+      });
+      const last = await h.run(h.taskFor(r), 3);
+
+      expect(last.disposition.kind).toBe('ack');
+      expect(await h.record(r.id)).toMatchObject({
+        state: 'PENDING_DELETE',
+        failure: { code: 'DELETE_FAILED' },
+      });
+      expect(h.metrics.total('TaskDeadLettered')).toBe(0);
+      expect(h.metrics.total('DeleteFailed')).toBe(1);
+    },
+  );
 
   it.each([
     ['not JSON', 'not json'],
@@ -764,5 +791,149 @@ describe('RESOLVE_IMAGE', () => {
     const h = executorHarness({ config: tagged });
     await h.control.injectFault({ operation: 'resolveImage', error: 'Unavailable', times: 1 });
     expect((await h.run(task())).disposition.kind).toBe('retry');
+  });
+});
+
+describe('the cloud breaker: no retry storms while the cloud refuses', () => {
+  /** A harness whose driver refuses every call while `refusing.error` is set. */
+  function flaky() {
+    const refusing: { error?: Error } = {};
+    const calls: string[] = [];
+    const h = executorHarness({
+      config: { create_backoff_initial: 30, create_backoff_max: 120 },
+      wrapDriver: (d) =>
+        new Proxy(d, {
+          get(target, prop, receiver) {
+            const value = Reflect.get(target, prop, receiver);
+            if (typeof value !== 'function' || prop === 'name') return value;
+            return async (...args: unknown[]) => {
+              calls.push(String(prop));
+              if (refusing.error) throw refusing.error;
+              return value.apply(target, args);
+            };
+          },
+        }),
+    });
+    return { h, refusing, calls };
+  }
+
+  it('after one Unauthorized, drops cloud work without calling the cloud until the probe is due', async () => {
+    const { h, refusing, calls } = flaky();
+    refusing.error = new UnauthorizedError('The request you have made requires authentication.');
+    await h.run(h.sweepTask());
+    expect(calls).toHaveLength(1);
+
+    const records = await Promise.all(
+      [1, 2, 3].map((i) => h.given(pendingCreate(h.clock.now(), i))),
+    );
+    for (const r of records) {
+      const report = await h.run(h.taskFor(r));
+      expect(report).toMatchObject({
+        disposition: { kind: 'ack' },
+        outcome: 'dropped-cloud-refusing',
+      });
+      expect(await h.record(r.id)).toEqual(r);
+    }
+    expect(calls).toHaveLength(1);
+    expect(h.queue.deadLetters).toHaveLength(0);
+  });
+
+  it('lets exactly one probe through per interval, doubling while it is refused', async () => {
+    const { h, refusing, calls } = flaky();
+    refusing.error = new UnauthorizedError('401');
+    await h.run(h.sweepTask());
+    const probesAt: number[] = [];
+    // Ten minutes of a task every five seconds, the cloud refusing throughout.
+    for (let t = 0; t < 600; t += 5) {
+      h.clock.advance(5_000);
+      const before = calls.length;
+      await h.run(h.sweepTask());
+      if (calls.length > before) probesAt.push(t + 5);
+    }
+    // Opened at 0: probes at 30, then 60 and 120 (capped) apart.
+    expect(probesAt).toStrictEqual([30, 90, 210, 330, 450, 570]);
+    expect(h.queue.deadLetters).toHaveLength(0);
+  });
+
+  it('closes on the probe’s success, recording when, and lets work through again', async () => {
+    const { h, refusing, calls } = flaky();
+    refusing.error = new UnauthorizedError('401');
+    await h.run(h.sweepTask());
+    delete refusing.error;
+    h.clock.advance(30_000);
+
+    expect((await h.run(h.sweepTask())).outcome).toBe('swept');
+    expect(await h.store.getCloudHealth()).toStrictEqual({
+      state: 'ok',
+      failures: 0,
+      recoveredAt: h.clock.now(),
+    });
+    const r = await h.given(pendingCreate(h.clock.now()));
+    expect((await h.run(h.taskFor(r))).outcome).toBe('booted');
+    expect(calls.length).toBeGreaterThan(2);
+  });
+
+  it.each([1, 2])(
+    'does not open on %i Unavailable answer(s) in a row: it retries them',
+    async (n) => {
+      const { h, refusing } = flaky();
+      refusing.error = new UnavailableError('503');
+      for (let i = 0; i < n; i++) {
+        expect((await h.run(h.sweepTask())).disposition.kind).toBe('retry');
+      }
+      expect((await h.store.getCloudHealth())?.state).toBe('ok');
+    },
+  );
+
+  it('opens on the third Unavailable in a row, acknowledging it instead of retrying', async () => {
+    const { h, refusing } = flaky();
+    refusing.error = new UnavailableError('503');
+    await h.run(h.sweepTask());
+    await h.run(h.sweepTask());
+    const third = await h.run(h.sweepTask());
+
+    expect(third).toMatchObject({ disposition: { kind: 'ack' }, outcome: 'cloud-refusing' });
+    expect(await h.store.getCloudHealth()).toMatchObject({
+      state: 'refusing',
+      kind: 'Unavailable',
+    });
+    expect((await h.run(h.sweepTask())).outcome).toBe('dropped-cloud-refusing');
+  });
+
+  it('a probe that never reached the cloud (a stale task) hands the probe to the next task', async () => {
+    const { h, refusing, calls } = flaky();
+    refusing.error = new UnauthorizedError('401');
+    await h.run(h.sweepTask());
+    h.clock.advance(30_000);
+    const stale = rec('PENDING_CREATE', { version: 5 });
+    await h.given(stale);
+
+    expect((await h.run({ ...h.taskFor(stale), version: 4 })).outcome).toBe('stale');
+    expect(calls).toHaveLength(1);
+    delete refusing.error;
+    expect((await h.run(h.sweepTask())).outcome).toBe('swept');
+    expect((await h.store.getCloudHealth())?.state).toBe('ok');
+  });
+
+  it('reads the cloud’s health at most once per cache age, and sees another executor’s breaker after it', async () => {
+    const { h } = flaky();
+    let healthReads = 0;
+    const read = h.store.getCloudHealth.bind(h.store);
+    h.store.getCloudHealth = () => {
+      healthReads += 1;
+      return read();
+    };
+    for (let i = 0; i < 4; i++) await h.run(h.sweepTask());
+    expect(healthReads).toBe(1);
+    await h.store.putCloudHealth({
+      state: 'refusing',
+      since: h.clock.now(),
+      probeAt: h.clock.now() + 60_000,
+      failures: 1,
+    });
+    h.clock.advance(5_000);
+
+    expect((await h.run(h.sweepTask())).outcome).toBe('dropped-cloud-refusing');
+    expect(healthReads).toBe(2);
   });
 });

@@ -326,6 +326,13 @@ describe('creation back-off', () => {
   });
 });
 
+const TASK_OF = {
+  PENDING_CREATE: 'CREATE',
+  BOOTING: 'CHECK',
+  PENDING_DELETE: 'REMOVE',
+  PRESERVING: 'PRESERVE',
+} as const;
+
 describe('expiry of boots and stuck tasks', () => {
   const cfg = config({
     boot_timeout: 600,
@@ -334,12 +341,40 @@ describe('expiry of boots and stuck tasks', () => {
     maximum_deploying_amphora_count: 1,
   });
 
-  it('turns a boot older than boot_timeout into ERROR and frees its deploying slot', () => {
-    const old = rec('BOOTING', { ageSeconds: 600 });
+  it('asks the cloud once before failing a boot past boot_timeout: a final CHECK, not ERROR', () => {
+    const old = rec('BOOTING', { ageSeconds: 600, version: 4 });
     const p = planOf([old], { config: cfg });
+
+    const [d] = p.decisions;
+    expect(d!.reasons).toEqual(['BOOT_TIMEOUT_CHECK']);
+    const record = (d!.writes[0] as { record: AmphoraRecord }).record;
+    expect(record).toMatchObject({ state: 'BOOTING', version: 5 });
+    expect(record.task).toMatchObject({ type: 'CHECK', issuedAt: NOW, final: true });
+    expect(d!.tasks.map((t) => [t.task.type, (t.task as { version: number }).version])).toEqual([
+      ['CHECK', 5],
+    ]);
+    // the boot still holds its deploying slot until the cloud has answered
+    expect(creates(p)).toHaveLength(0);
+  });
+
+  it('asks only once: a final CHECK in flight within task_timeout is waited for', () => {
+    const asked = rec('BOOTING', {
+      ageSeconds: 1_000,
+      task: { type: 'CHECK', issuedAt: NOW - 899 * SECOND, reissues: 0, polls: 6, final: true },
+    });
+    expect(planOf([asked], { config: cfg }).decisions).toEqual([]);
+  });
+
+  it('fails a boot whose final CHECK went unanswered for task_timeout, freeing its slot', () => {
+    const asked = rec('BOOTING', {
+      ageSeconds: 1_600,
+      task: { type: 'CHECK', issuedAt: NOW - 900 * SECOND, reissues: 0, polls: 6, final: true },
+    });
+    const p = planOf([asked], { config: cfg });
     const expired = p.decisions.find((d) => d.reasons.includes('BOOT_TIMEOUT'))!;
     const record = (expired.writes[0] as { record: AmphoraRecord }).record;
     expect(record.failure?.code).toBe('BOOT_TIMEOUT');
+    expect(record.failure?.message).toMatch(/no answer to the status check/);
     expect(record.history.map((h) => [h.from, h.to, h.reason])[0]).toEqual([
       'BOOTING',
       'ERROR',
@@ -352,8 +387,12 @@ describe('expiry of boots and stuck tasks', () => {
     expect(planOf([rec('BOOTING', { ageSeconds: 599 })], { config: cfg }).decisions).toEqual([]);
   });
 
-  it('expires and disposes of a boot in one write group with one conditional write', () => {
-    const old = rec('BOOTING', { ageSeconds: 700, version: 9 });
+  it('expires and disposes of an unanswered boot in one write group with one conditional write', () => {
+    const old = rec('BOOTING', {
+      ageSeconds: 1_700,
+      version: 9,
+      task: { type: 'CHECK', issuedAt: NOW - 901 * SECOND, reissues: 0, polls: 3, final: true },
+    });
     const p = planOf([old], { config: config({ boot_timeout: 600, task_timeout: 900 }) });
     expect(p.decisions).toHaveLength(1);
     const [d] = p.decisions;
@@ -369,6 +408,80 @@ describe('expiry of boots and stuck tasks', () => {
     expect(d!.tasks.map((t) => [t.task.type, (t.task as { version: number }).version])).toEqual([
       ['REMOVE', 11],
     ]);
+  });
+
+  it.each([
+    // state, where it ends, failure code
+    ['PENDING_CREATE', 'ERROR', 'TASK_EXHAUSTED'],
+    ['BOOTING', 'ERROR', 'TASK_EXHAUSTED'],
+    ['PENDING_DELETE', 'PENDING_DELETE', 'DELETE_FAILED'],
+    ['PRESERVING', 'PENDING_DELETE', 'TASK_EXHAUSTED'],
+  ] as const)(
+    'bounds re-issues: a %s task issued task_max_attempts times without progress ends in %s (%s)',
+    (state, to, code) => {
+      const stuck = rec(state, {
+        ageSeconds: 10,
+        bootStartedAt: NOW - 10 * SECOND,
+        task: {
+          type: TASK_OF[state],
+          issuedAt: NOW - 900 * SECOND,
+          reissues: 4,
+          polls: 0,
+        },
+      });
+      const p = planOf([stuck], { config: config({ task_timeout: 900, task_max_attempts: 5 }) });
+      const d = p.decisions.find((x) => x.reasons.includes('TASK_EXHAUSTED'))!;
+      const record = (d.writes[0] as { record: AmphoraRecord }).record;
+      expect(record.failure?.code).toBe(code);
+      if (to === state) expect(record.state).toBe(state);
+      else {
+        expect(record.history.find((h) => h.reason === 'TASK_EXHAUSTED')).toMatchObject({
+          from: state,
+          to,
+        });
+      }
+    },
+  );
+
+  it('re-issues a stuck task below the bound', () => {
+    const stuck = rec('PENDING_DELETE', {
+      task: { type: 'REMOVE', issuedAt: NOW - 900 * SECOND, reissues: 3, polls: 0 },
+    });
+    const p = planOf([stuck], { config: config({ task_timeout: 900, task_max_attempts: 5 }) });
+    expect(p.decisions.map((d) => d.reasons)).toEqual([['TASK_STUCK']]);
+  });
+
+  it('fails a preservation past preservation_timeout: removed, its leftovers with it', () => {
+    const stuck = rec('PRESERVING', {
+      ageSeconds: 3_600,
+      preservation: {
+        method: 'snapshot',
+        seq: 's',
+        queuedAt: NOW - 3_600 * SECOND,
+        imageId: 'img-1',
+      },
+      task: { type: 'PRESERVE', issuedAt: NOW - 10 * SECOND, reissues: 0, polls: 200 },
+    });
+    const p = planOf([stuck], { config: config({ preservation_timeout: 3_600 }) });
+    const d = p.decisions.find((x) => x.reasons.includes('PRESERVE_TIMEOUT'))!;
+    const record = (d.writes[0] as { record: AmphoraRecord }).record;
+    expect(record).toMatchObject({
+      state: 'PENDING_DELETE',
+      failure: { code: 'PRESERVE_TIMEOUT' },
+      preservation: { imageId: 'img-1' },
+      task: { type: 'REMOVE' },
+    });
+    expect(d.tasks.map((t) => t.task.type)).toEqual(['REMOVE']);
+  });
+
+  it('leaves a preservation within preservation_timeout alone', () => {
+    const young = rec('PRESERVING', {
+      ageSeconds: 3_599,
+      task: { type: 'PRESERVE', issuedAt: NOW - 10 * SECOND, reissues: 0, polls: 200 },
+    });
+    expect(planOf([young], { config: config({ preservation_timeout: 3_600 }) }).decisions).toEqual(
+      [],
+    );
   });
 
   it.each([
@@ -665,5 +778,81 @@ describe('readPlan', () => {
     expect(readPlan(keep, stateOf([rec('PRESERVED'), rec('PRESERVED')], keep)).preservedQueue).toBe(
       true,
     );
+  });
+});
+
+describe('while the cloud refuses (the breaker is open)', () => {
+  const cfg = config({
+    spare_amphora_pool_size: 3,
+    maximum_deploying_amphora_count: 3,
+    maximum_preserved_amphora_count: 1,
+    boot_timeout: 600,
+    task_timeout: 900,
+  });
+  const refusing = {
+    state: 'refusing' as const,
+    kind: 'Unauthorized' as const,
+    since: NOW - 120 * SECOND,
+    lastError: 'The request you have made requires authentication.',
+    probeAt: NOW + 30 * SECOND,
+    failures: 1,
+    probes: 0,
+  };
+  /** A pool with something for every step: a deficit, a failure, a stuck task, an old boot. */
+  const busy = () => [
+    rec('ERROR'),
+    rec('PENDING_DELETE', {
+      task: { type: 'REMOVE', issuedAt: NOW - 2_000 * SECOND, reissues: 0, polls: 0 },
+    }),
+    rec('BOOTING', { ageSeconds: 700 }),
+    rec('DELETED', { expiresAt: NOW - SECOND }),
+  ];
+
+  it('decides no cloud work: no create, boot expiry, re-issue, preservation or sweep', () => {
+    const p = planOf(busy(), { config: cfg, meta: { cloud: refusing } });
+
+    expect(p.decisions.flatMap((d) => d.reasons)).toEqual(['PURGE_EXPIRED']);
+    expect(p.notes).toContainEqual({
+      code: 'CLOUD_REFUSING',
+      kind: 'Unauthorized',
+      since: refusing.since,
+      probeAt: refusing.probeAt,
+      error: refusing.lastError,
+    });
+  });
+
+  it('sends one probe (a sweep) once the probe is due, writing nothing for it', () => {
+    const due = { ...refusing, probeAt: NOW };
+    const p = planOf(busy(), { config: cfg, meta: { cloud: due } });
+    const probe = p.decisions.find((d) => d.reasons.includes('CLOUD_PROBE'))!;
+
+    expect(probe.writes).toEqual([]);
+    expect(probe.tasks.map((t) => t.task.type)).toEqual(['SWEEP']);
+    expect(p.decisions.flatMap((d) => d.reasons).sort()).toEqual(['CLOUD_PROBE', 'PURGE_EXPIRED']);
+  });
+
+  it('after recovery, re-issues at once the tasks it may have dropped, without counting them', () => {
+    const dropped = rec('PENDING_CREATE', {
+      task: { type: 'CREATE', issuedAt: NOW - 100 * SECOND, reissues: 1, polls: 0 },
+    });
+    const later = rec('PENDING_DELETE', {
+      task: { type: 'REMOVE', issuedAt: NOW - 5 * SECOND, reissues: 0, polls: 0 },
+    });
+    const recovered = { state: 'ok' as const, failures: 0, recoveredAt: NOW - 10 * SECOND };
+    const p = planOf([dropped, later], { config: cfg, meta: { cloud: recovered } });
+    const again = p.decisions.filter((d) => d.reasons.includes('TASK_AFTER_OUTAGE'));
+
+    expect(again.map((d) => d.changes[0]!.amphoraId)).toEqual([dropped.id]);
+    const record = (again[0]!.writes[0] as { record: AmphoraRecord }).record;
+    expect(record.task).toMatchObject({ type: 'CREATE', issuedAt: NOW, reissues: 1 });
+    expect(again[0]!.tasks.map((t) => t.task.type)).toEqual(['CREATE']);
+  });
+
+  it('plans as usual when the cloud is healthy', () => {
+    const p = planOf(busy(), { config: cfg, meta: { cloud: { state: 'ok', failures: 0 } } });
+    const reasons = new Set(p.decisions.flatMap((d) => d.reasons));
+    for (const r of ['TOP_UP', 'BOOT_TIMEOUT_CHECK', 'TASK_STUCK', 'PURGE_EXPIRED', 'SWEEP_DUE']) {
+      expect(reasons).toContain(r);
+    }
   });
 });

@@ -43,6 +43,7 @@ import {
 import { LeaseLostError, VersionConflictError } from '../../domain/errors.ts';
 import {
   addCount,
+  type CloudHealth,
   type CountsBuilder,
   type CreateOutcome,
   counterDeltas,
@@ -65,6 +66,7 @@ import {
 } from '../../ports/pool-store.ts';
 import {
   ATTR,
+  CLOUD_KEY,
   countAttr,
   countsOfItem,
   EXPIRY_PARTITION,
@@ -452,11 +454,14 @@ export class DynamoDbPoolStore implements PoolStore {
     const zones: ZoneCreateStats[] = [];
     const images: PoolImage[] = [];
     let lastSweepAt: number | undefined;
+    let cloud: CloudHealth | undefined;
     for (const item of await this.poolItems()) {
       const sk = item[ATTR.sk]?.S ?? '';
       const data = unmarshall(item);
       if (sk === SWEEP_KEY[ATTR.sk]?.S) {
         lastSweepAt = data.lastSweepAt as number;
+      } else if (sk === CLOUD_KEY[ATTR.sk]?.S) {
+        cloud = cloudHealthFrom(data);
       } else if (sk.startsWith(IMAGE_PREFIX)) {
         images.push(imageFrom(poolOfImageKey(sk), data));
       } else if (sk.startsWith(ZONE_PREFIX)) {
@@ -472,7 +477,47 @@ export class DynamoDbPoolStore implements PoolStore {
       zones,
       images,
       ...(lastSweepAt !== undefined ? { lastSweepAt } : {}),
+      ...(cloud !== undefined ? { cloud } : {}),
     };
+  }
+
+  async getCloudHealth(): Promise<CloudHealth | undefined> {
+    const res = await this.client.send(
+      new GetItemCommand({ TableName: this.table, Key: CLOUD_KEY, ConsistentRead: true }),
+    );
+    return res.Item ? cloudHealthFrom(unmarshall(res.Item)) : undefined;
+  }
+
+  async putCloudHealth(health: CloudHealth, ifProbeAt?: number | null): Promise<boolean> {
+    const condition =
+      ifProbeAt === undefined
+        ? {}
+        : ifProbeAt === null
+          ? {
+              ConditionExpression: 'attribute_not_exists(#pk)',
+              ExpressionAttributeNames: { '#pk': ATTR.pk },
+            }
+          : {
+              ConditionExpression: 'probeAt = :probeAt',
+              ExpressionAttributeValues: { ':probeAt': { N: String(ifProbeAt) } },
+            };
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: {
+            ...CLOUD_KEY,
+            health: { S: JSON.stringify(health) },
+            ...(health.probeAt !== undefined ? { probeAt: { N: String(health.probeAt) } } : {}),
+          },
+          ...condition,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
   }
 
   async recordImage(image: PoolImage): Promise<void> {
@@ -936,4 +981,8 @@ function cancelledGroup(
     status: 'conflict',
     amphoraIds: recordOps.filter((_op, i) => whole || racing(code(i + 1))).map(ids),
   };
+}
+
+function cloudHealthFrom(data: Record<string, unknown>): CloudHealth | undefined {
+  return typeof data.health === 'string' ? (JSON.parse(data.health) as CloudHealth) : undefined;
 }

@@ -89,6 +89,9 @@ export function imageKey(pool: string): Item {
   };
 }
 
+/** The key of the cloud's health (the breaker). */
+export const CLOUD_KEY: Item = { [ATTR.pk]: { S: POOL_PARTITION }, [ATTR.sk]: { S: 'CLOUD' } };
+
 /** The key of the sweep schedule. */
 export const SWEEP_KEY: Item = { [ATTR.pk]: { S: POOL_PARTITION }, [ATTR.sk]: { S: 'SWEEP' } };
 

@@ -8,6 +8,7 @@ import { type AmphoraRecord, type AmphoraState, oldestFirst } from '../../domain
 import { LeaseLostError, VersionConflictError } from '../../domain/errors.ts';
 import {
   addCount,
+  type CloudHealth,
   type CountsBuilder,
   type CreateOutcome,
   counterDeltas,
@@ -50,6 +51,7 @@ export class MemoryPoolStore implements PoolStore {
   private readonly zoneStats = new Map<string, ZoneCreateStats>();
   private readonly images = new Map<string, PoolImage>();
   private lastSweepAt: number | undefined;
+  private cloud: CloudHealth | undefined;
   private readonly marks = new Map<string, OrphanMark>();
   readonly calls: StoreCallCounts = { reads: 0, recordWrites: 0, leaseWrites: 0, metaWrites: 0 };
 
@@ -210,7 +212,23 @@ export class MemoryPoolStore implements PoolStore {
       zones: [...this.zoneStats.values()].map((z) => structuredClone(z)),
       images: [...this.images.values()].map((i) => ({ ...i })),
       ...(this.lastSweepAt !== undefined ? { lastSweepAt: this.lastSweepAt } : {}),
+      ...(this.cloud !== undefined ? { cloud: structuredClone(this.cloud) } : {}),
     };
+  }
+
+  async getCloudHealth(): Promise<CloudHealth | undefined> {
+    this.calls.reads += 1;
+    return this.cloud && structuredClone(this.cloud);
+  }
+
+  async putCloudHealth(health: CloudHealth, ifProbeAt?: number | null): Promise<boolean> {
+    this.calls.metaWrites += 1;
+    if (ifProbeAt !== undefined) {
+      const stored = this.cloud === undefined ? null : (this.cloud.probeAt ?? null);
+      if (stored !== ifProbeAt) return false;
+    }
+    this.cloud = structuredClone(health);
+    return true;
   }
 
   async recordImage(image: PoolImage): Promise<void> {
