@@ -489,6 +489,35 @@ noopCommand(
     }),
   );
 
+for (const [name, description, act] of [
+  [
+    'lose',
+    'delete an amphora’s simulated server behind the housekeeper’s back (as `openstack server delete` would)',
+    (c: ReturnType<typeof controlOf>, serverId: string) => c.loseServer(serverId),
+  ],
+  [
+    'break',
+    'put an amphora’s simulated server in ERROR behind the housekeeper’s back',
+    (c: ReturnType<typeof controlOf>, serverId: string) => c.breakServer(serverId),
+  ],
+] as const) {
+  noopCommand(name, description)
+    .argument('<id>', 'amphora id, or any unique prefix of it')
+    .action(async (id: string, opts) =>
+      withStack(opts, async (s) => {
+        const control = controlOf(s);
+        const record = await resolveAmphora(s.store, id);
+        if (record.computeId === undefined) {
+          throw new HousekeeperError(`amphora ${record.id} (${record.state}) has no server yet`);
+        }
+        await act(control, record.computeId);
+        print(
+          `server ${record.computeId} of amphora ${record.id} ${name === 'lose' ? 'deleted' : 'put in ERROR'} in the simulated cloud; the next sweeps will find it`,
+        );
+      }),
+    );
+}
+
 noopCommand('faults', 'list the active fault rules').action(async (opts) =>
   withStack(opts, async (s) => printJson(await controlOf(s).faults())),
 );

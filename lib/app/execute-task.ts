@@ -40,6 +40,7 @@ import {
   snapshotRequested,
   stopDeferred,
 } from '../domain/execution.ts';
+import { allocatedGhosts, GHOST_WATCHED_STATES, planGhosts } from '../domain/ghosts.ts';
 import { planOrphans } from '../domain/orphans.ts';
 import { type FailureKind, failureVerdict, retryDelaySeconds } from '../domain/retry-policy.ts';
 import { poolOf, type Settings } from '../domain/settings.ts';
@@ -50,7 +51,7 @@ import {
   type Task,
   taskMessageFor,
 } from '../domain/tasks.ts';
-import type { AmphoraDriver, CallOptions } from '../ports/amphora-driver.ts';
+import type { AmphoraDriver, CallOptions, ServerInfo } from '../ports/amphora-driver.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
 import type { OrphanMarkStore, PoolStateStore, RecordStore } from '../ports/pool-store.ts';
 import type { Disposition, IncomingMessage, TaskQueue } from '../ports/task-queue.ts';
@@ -60,7 +61,7 @@ import type { Logger, Metrics } from '../ports/telemetry.ts';
 export interface ExecutorDeps {
   readonly store: RecordStore &
     OrphanMarkStore &
-    Pick<PoolStateStore, 'recordImage' | 'getCloudHealth' | 'putCloudHealth'>;
+    Pick<PoolStateStore, 'recordImage' | 'getCloudHealth' | 'putCloudHealth' | 'getPoolState'>;
   readonly queue: TaskQueue;
   readonly driver: AmphoraDriver;
   readonly clock: Clock;
@@ -610,6 +611,7 @@ async function sweep(deps: ExecutorDeps, o: CallOptions): Promise<Outcome> {
       outcome: 'zombie',
     });
   }
+  const ghosts = await sweepGhosts(deps, servers, now);
   deps.metrics.count(METRICS.OrphansMarked.name, decisions.mark.length);
   deps.metrics.count(METRICS.OrphansRemoved.name, decisions.remove.length);
   deps.logger.info('sweep', {
@@ -618,6 +620,63 @@ async function sweep(deps: ExecutorDeps, o: CallOptions): Promise<Outcome> {
     removed: decisions.remove.length,
     unmarked: decisions.unmark.length,
     zombies: decisions.zombies.length,
+    ...ghosts,
   });
   return 'swept';
+}
+
+/**
+ * The other direction: live records whose server this listing lacks, or lists broken (see
+ * ghosts.ts). The listing above is complete (every server with our tag), so a record's server
+ * missing from it is missing from the cloud, or was deleted since: hence two sweeps in a row.
+ */
+async function sweepGhosts(
+  deps: ExecutorDeps,
+  servers: readonly ServerInfo[],
+  now: number,
+): Promise<{ ghosts: number; missingOnce: number; allocatedMissing: number }> {
+  const { counts } = await deps.store.getPoolState();
+  const pools = [...new Set([...deps.config.pools.map((p) => p.name), ...Object.keys(counts)])];
+  const records = (
+    await Promise.all(
+      pools.flatMap((pool) => GHOST_WATCHED_STATES.map((st) => deps.store.listByState(pool, st))),
+    )
+  ).flat();
+  let ghosts = 0;
+  let missingOnce = 0;
+  const stillMissing: AmphoraRecord[] = [];
+  for (const change of planGhosts({ records, servers, now })) {
+    const step: Step =
+      change.next.state === 'PENDING_DELETE'
+        ? { next: change.next, outcome: 'server-gone', followUpSeconds: 0 }
+        : { next: change.next, outcome: 'server-gone' };
+    // A record that moved on since the listing (a version conflict) is left to the next sweep.
+    if (!(await write(deps, change.record, step))) continue;
+    if (change.outcome === 'seen-missing') missingOnce += 1;
+    if (change.outcome === 'ghost' && change.next.state !== 'ALLOCATED') {
+      ghosts += 1;
+      deps.logger.warn('a record whose server is gone or broken', {
+        amphoraId: change.record.id,
+        serverId: change.record.computeId,
+        state: change.record.state,
+        to: change.next.state,
+        code: change.code,
+      });
+    }
+    if (change.next.state === 'ALLOCATED') stillMissing.push(change.next);
+  }
+  const allocated = allocatedGhosts(stillMissing);
+  for (const r of allocated) {
+    deps.logger.error(
+      'an ALLOCATED amphora has no healthy server: the load balancer needs an operator',
+      {
+        amphoraId: r.id,
+        serverId: r.computeId,
+        missing: r.missing,
+      },
+    );
+  }
+  deps.metrics.count(METRICS.GhostsFound.name, ghosts);
+  deps.metrics.count(METRICS.AllocatedServersMissing.name, allocated.length);
+  return { ghosts, missingOnce, allocatedMissing: allocated.length };
 }

@@ -238,6 +238,18 @@ export const METRICS = {
   PreserveFailed: metric('PreserveFailed', 'executor', [], 'preservations that failed for good'),
   OrphansMarked: metric('OrphansMarked', 'executor', [], 'orphaned servers marked by a sweep'),
   OrphansRemoved: metric('OrphansRemoved', 'executor', [], 'orphaned servers removed'),
+  GhostsFound: metric(
+    'GhostsFound',
+    'executor',
+    [],
+    'records a sweep found without their server, or with it broken, and failed (SERVER_MISSING, SERVER_FAILED)',
+  ),
+  AllocatedServersMissing: metric(
+    'AllocatedServersMissing',
+    'executor',
+    [],
+    'ALLOCATED amphorae a sweep found without a healthy server (for the operator; never replaced)',
+  ),
 } as const;
 
 /** A metric name. */

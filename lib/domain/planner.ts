@@ -1015,7 +1015,9 @@ function planDeactivated(
   for (const r of candidates) {
     if (capOf(r.pool) === 0)
       b.change('PRESERVATION_DISABLED', [remove(r, 'PRESERVATION_DISABLED')]);
-    else if (!r.computeId) b.change('NOTHING_TO_PRESERVE', [remove(r, 'NOTHING_TO_PRESERVE')]);
+    // No server id, or a server the sweeps found gone: there is nothing to diagnose.
+    else if (!r.computeId || r.failure?.code === 'SERVER_MISSING')
+      b.change('NOTHING_TO_PRESERVE', [remove(r, 'NOTHING_TO_PRESERVE')]);
     else eligible.push(r);
   }
   const poolCaps = settings.pools.some((p) => p.maximum_preserved_amphora_count !== undefined);

@@ -75,6 +75,18 @@ describe('housekeeper CLI on the local emulators', () => {
     expect(show.stdout).toContain(`amphora ${id}`);
     expect(show.stdout).toMatch(/READY → ALLOCATED {2}CLAIMED/);
 
+    // The simulated cloud loses and breaks servers on command, by the id prefixes the CLI prints.
+    const ready = JSON.parse((await housekeeper('list', '--state', 'READY', '--json')).stdout);
+    const spare = ready[0] as { id: string; computeId: string };
+    const lose = await housekeeper('noop', 'lose', spare.id.slice(0, 8));
+    expect(lose).toMatchObject({ code: 0 });
+    expect(lose.stdout).toContain(`server ${spare.computeId} of amphora ${spare.id} deleted`);
+    const again = await housekeeper('noop', 'lose', spare.id.slice(0, 8));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toBe(`housekeeper: server ${spare.computeId} not found\n`);
+    const broken = await housekeeper('noop', 'break', id.slice(0, 8));
+    expect(broken.stdout).toContain(`of amphora ${id} put in ERROR`);
+
     const plan = await housekeeper('plan', '--json');
     expect(
       JSON.parse(plan.stdout).decisions.map((d: { reasons: string[] }) => d.reasons),

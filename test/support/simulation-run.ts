@@ -35,6 +35,8 @@ export type Action =
       probability?: number;
     }
   | { kind: 'plantOrphan' }
+  | { kind: 'loseServer' }
+  | { kind: 'breakServer' }
   | { kind: 'publishImage' };
 
 export const actionArb: fc.Arbitrary<Action> = fc.oneof(
@@ -82,6 +84,9 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       ),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'plantOrphan' as const }) },
+  // Servers deleted or broken behind the service's back (issue 7's ghosts).
+  { weight: 1, arbitrary: fc.constant({ kind: 'loseServer' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'breakServer' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'publishImage' as const }) },
 );
 
@@ -227,6 +232,22 @@ export async function apply(world: World, action: Action): Promise<void> {
           : { probability: action.probability! }),
       });
       return;
+    case 'loseServer':
+    case 'breakServer': {
+      const states =
+        action.kind === 'loseServer' ? ['READY', 'BOOTING', 'PRESERVED', 'ALLOCATED'] : ['READY'];
+      const r = pick(
+        world,
+        (await records()).filter((x) => states.includes(x.state) && x.computeId !== undefined),
+      );
+      if (!r) return;
+      const gone = (await world.control.serverIds()).includes(r.computeId!) === false;
+      if (gone) return;
+      if (action.kind === 'loseServer') await world.control.loseServer(r.computeId!);
+      else await world.control.breakServer(r.computeId!);
+      world.ghostsMade += 1;
+      return;
+    }
     case 'plantOrphan':
       await world.control.plantServer(
         [world.config.ownership_tag, amphoraTag(world.newId())],
@@ -248,6 +269,8 @@ export interface RunStats {
   driverErrors: number;
   /** Spares replaced because their pool's image changed. */
   rotated: number;
+  /** Servers deleted or broken behind the service's back. */
+  ghostsMade: number;
 }
 
 /** Plays `actions`, stops the faults, then checks convergence, leaks and the steady state. */
@@ -274,6 +297,8 @@ export async function runHistory(
     c.boot_timeout +
     c.create_backoff_max +
     c.image_refresh_interval +
+    // Two sweeps in a row find a ghost; a third may come first if one was under way.
+    3 * c.orphan_sweep_interval +
     300;
   const spares = c.pools.reduce((n, p) => n + p.spare_amphora_pool_size * p.zones.length, 0);
   const slowestPool = Math.max(
@@ -292,7 +317,10 @@ export async function runHistory(
     5;
   let cycles = 0;
   const converged = async () =>
-    (await world.atTarget()) && (await quiet(world)) && (await world.fleetCurrent());
+    (await world.atTarget()) &&
+    (await quiet(world)) &&
+    (await world.fleetCurrent()) &&
+    (await world.ghosts()).length === 0;
   while (!(await converged()) && cycles < bound) {
     await world.cycle();
     cycles += 1;
@@ -302,12 +330,15 @@ export async function runHistory(
     atTarget: await world.atTarget(),
     quiet: await quiet(world),
     fleetCurrent: await world.fleetCurrent(),
+    // After the sweeps, status READY = servers ACTIVE in the cloud: no record outlives its server.
+    ghosts: await world.ghosts(),
     cycles,
     bound,
   }).toMatchObject({
     atTarget: true,
     quiet: true,
     fleetCurrent: true,
+    ghosts: [],
   });
   // Two sweeps past the grace period remove every orphan: nothing leaks.
   const sweepCycles =
@@ -366,6 +397,7 @@ export async function runHistory(
     deleteFailed: all.filter((r) => r.failure?.code === 'DELETE_FAILED').length,
     preserved: all.filter((r) => r.history.some((h) => h.to === 'PRESERVED')).length,
     orphansRemoved: world.orphansRemoved,
+    ghostsMade: world.ghostsMade,
     driverErrors: world.driverErrors,
     rotated: all.filter((r) => r.history.some((h) => h.reason === 'ROTATE_STALE_LAUNCH')).length,
   };

@@ -19,6 +19,7 @@ import {
   PRESERVED_STATES,
 } from '../../lib/domain/amphora.ts';
 import { LeaseLostError } from '../../lib/domain/errors.ts';
+import { allocatedGhosts } from '../../lib/domain/ghosts.ts';
 import { type PoolCounts, tally, withoutZeros } from '../../lib/domain/pool.ts';
 import { NoopCloudControl, NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
 import { seededIds, seededRandom } from '../../lib/local/random.ts';
@@ -201,6 +202,8 @@ export class World {
   driverErrors = 0;
   /** Servers removed by sweeps as orphans. */
   orphansRemoved = 0;
+  /** Servers the run deleted or broke behind the service's back. */
+  ghostsMade = 0;
   /** Every record as of the last check: what the invariant checks read between writes. */
   records: AmphoraRecord[] = [];
   private holderSeq = 0;
@@ -468,11 +471,30 @@ export class World {
   async leaks(): Promise<{ unaccounted: string[]; missing: string[] }> {
     const servers = new Set(await this.control.serverIds());
     const records = (await this.backend.records()).filter((r) => isLive(r) && r.computeId);
+    const reported = new Set(allocatedGhosts(records).map((r) => r.computeId!));
     const owned = new Set(records.map((r) => r.computeId!));
     return {
       unaccounted: [...servers].filter((s) => !owned.has(s)),
-      missing: [...owned].filter((s) => !servers.has(s)),
+      missing: [...owned].filter((s) => !servers.has(s) && !reported.has(s)),
     };
+  }
+
+  /**
+   * The cloud is the truth: live records whose server is gone, and READY spares whose server is
+   * broken. ALLOCATED ones a sweep reported to the operator are not ours to fix, so not counted.
+   */
+  async ghosts(): Promise<string[]> {
+    const servers = new Set(await this.control.serverIds());
+    const broken = new Set(await this.control.brokenServerIds());
+    const reported = new Set(allocatedGhosts(await this.backend.records()).map((r) => r.id));
+    return (await this.backend.records())
+      .filter((r) => isLive(r) && r.computeId && !reported.has(r.id))
+      .filter(
+        (r) =>
+          (!servers.has(r.computeId!) && r.state !== 'PENDING_DELETE') ||
+          (r.state === 'READY' && broken.has(r.computeId!)),
+      )
+      .map((r) => `${r.id}:${r.state}`);
   }
 
   /** READY amphorae per configured pool zone (`pool/zone`). */

@@ -390,6 +390,77 @@ describe('PRESERVE', () => {
 describe('SWEEP', () => {
   const sweepConfig = { orphan_grace_period: 600, orphan_sweep_interval: 600 };
 
+  describe('ghosts: records whose server is gone or broken', () => {
+    it('fails a READY spare whose server was deleted behind its back, after two sweeps in a row (SERVER_MISSING)', async () => {
+      const h = executorHarness({ config: sweepConfig });
+      const server = await h.noop.createServer(bootRequest('a-1', '*'));
+      await h.given(rec('READY', { id: 'a-1', computeId: server.id }));
+      await h.control.loseServer(server.id);
+
+      await h.run(h.sweepTask());
+      expect(await h.store.get('a-1')).toMatchObject({
+        state: 'READY',
+        missing: { since: h.clock.now(), sweeps: 1 },
+      });
+      h.clock.advance(600_000);
+      await h.run(h.sweepTask());
+
+      expect(await h.store.get('a-1')).toMatchObject({
+        state: 'ERROR',
+        failure: { code: 'SERVER_MISSING' },
+      });
+      expect(h.metrics.total('GhostsFound')).toBe(1);
+    });
+
+    it('fails a READY spare whose server is in ERROR on the first sweep (SERVER_FAILED)', async () => {
+      const h = executorHarness({ config: sweepConfig });
+      const server = await h.noop.createServer(bootRequest('a-1', '*'));
+      await h.given(rec('READY', { id: 'a-1', computeId: server.id }));
+      await h.control.breakServer(server.id);
+
+      await h.run(h.sweepTask());
+
+      const after = await h.store.get('a-1');
+      expect(after).toMatchObject({ state: 'ERROR', failure: { code: 'SERVER_FAILED' } });
+      expect(after!.failure!.message).toContain('put in ERROR on command');
+    });
+
+    it('frees the slot of a PRESERVED amphora whose server is gone: PENDING_DELETE and a REMOVE sent', async () => {
+      const h = executorHarness({ config: sweepConfig });
+      await h.given(rec('PRESERVED', { id: 'p-1', computeId: 'long-gone' }));
+
+      await h.run(h.sweepTask());
+      h.clock.advance(600_000);
+      await h.run(h.sweepTask());
+
+      expect(await h.store.get('p-1')).toMatchObject({
+        state: 'PENDING_DELETE',
+        failure: { code: 'SERVER_MISSING' },
+        task: { type: 'REMOVE' },
+      });
+      const sent = await h.queue.receive(10);
+      expect(sent.map((m) => JSON.parse(m.body))).toContainEqual(
+        expect.objectContaining({ type: 'REMOVE', amphoraId: 'p-1' }),
+      );
+    });
+
+    it('keeps an ALLOCATED amphora whose server is gone, reports it in a metric, and never drops it', async () => {
+      const h = executorHarness({ config: sweepConfig });
+      await h.given(rec('ALLOCATED', { id: 'l-1', computeId: 'long-gone' }));
+
+      await h.run(h.sweepTask());
+      h.clock.advance(600_000);
+      await h.run(h.sweepTask());
+
+      expect(await h.store.get('l-1')).toMatchObject({
+        state: 'ALLOCATED',
+        missing: { sweeps: 2 },
+      });
+      expect(h.metrics.total('AllocatedServersMissing')).toBe(1);
+      expect(h.metrics.total('GhostsFound')).toBe(0);
+    });
+  });
+
   it('marks an orphan on one sweep and removes it on a later one after the grace period', async () => {
     const h = executorHarness({ config: sweepConfig });
     const orphan = await h.control.plantServer(

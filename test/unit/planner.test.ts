@@ -682,6 +682,26 @@ describe('deactivated amphorae', () => {
     },
   );
 
+  it('removes a spare whose server the sweeps found gone (SERVER_MISSING) instead of preserving it, and boots its replacement in the same cycle', () => {
+    const ghost = rec('ERROR', {
+      failure: { code: 'SERVER_MISSING', message: 'missing from 2 sweeps', at: NOW },
+    });
+    const p = planOf([ghost], {
+      config: config({ maximum_preserved_amphora_count: 3, spare_amphora_pool_size: 1 }),
+    });
+    expect(outcome(p)).toContain(`${ghost.id}:PENDING_DELETE:NOTHING_TO_PRESERVE`);
+    expect(p.decisions.flatMap((d) => d.writes).filter((w) => w.kind === 'create')).toHaveLength(1);
+    expect(outcome(p).filter((o) => o.includes('PRESERVING'))).toEqual([]);
+  });
+
+  it('preserves a spare whose server Nova put in ERROR (SERVER_FAILED): there is something to diagnose', () => {
+    const broken = rec('ERROR', {
+      failure: { code: 'SERVER_FAILED', message: 'server is ERROR', at: NOW },
+    });
+    const p = planOf([broken], { config: config({ maximum_preserved_amphora_count: 3 }) });
+    expect(outcome(p)).toEqual([`${broken.id}:PRESERVING:PRESERVE_BELOW_LIMIT`]);
+  });
+
   it('removes a failed amphora that never had a server: nothing to preserve', () => {
     const empty = rec('ERROR', { computeId: undefined });
     expect(

@@ -26,6 +26,7 @@ const seen: RunStats = {
   orphansRemoved: 0,
   driverErrors: 0,
   rotated: 0,
+  ghostsMade: 0,
 };
 
 afterAll(() => {
@@ -53,6 +54,8 @@ describe('the pool under random histories with faults', () => {
     expect(seen.plannerCycles).toBeGreaterThanOrEqual(1_000);
     // The runs do exercise image rotation (several pools, images published mid-run).
     expect(seen.rotated).toBeGreaterThan(0);
+    // And servers lost or broken behind the service's back.
+    expect(seen.ghostsMade).toBeGreaterThan(0);
   }, 600_000);
 });
 

@@ -90,6 +90,8 @@ interface SimServer {
   readyAt: number;
   bootFails: boolean;
   stopped: boolean;
+  /** Put in ERROR on command (`housekeeper noop break`), whatever its boot did. */
+  broken?: boolean;
   ports: string[];
 }
 
@@ -127,6 +129,16 @@ function newestWithTag(
     .map((e) => e.value as SimBaseImage)
     .filter((i) => i.tags.includes(tag) && (ownerId === undefined || i.ownerId === ownerId))
     .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))[0];
+}
+
+/** Deletes a simulated server and its index entry. @throws NotFoundError when it is absent. */
+async function removeServer(state: CloudStateStore, serverId: string): Promise<void> {
+  const entry = await state.get(SERVER + serverId);
+  if (!entry || !(await state.delete(SERVER + serverId))) {
+    throw new NotFoundError(`server ${serverId} not found`);
+  }
+  const amphoraId = amphoraIdFromTags((entry.value as SimServer).tags);
+  if (amphoraId !== undefined) await state.delete(`${BY_AMPHORA}${amphoraId}/${serverId}`);
 }
 
 /** The noop driver's dependencies. */
@@ -187,13 +199,7 @@ export class NoopDriver implements AmphoraDriver {
 
   async deleteServer(serverId: string, options?: CallOptions): Promise<void> {
     return this.call('deleteServer', serverId, options, async () => {
-      const entry = await this.deps.state.get(SERVER + serverId);
-      if (!entry || !(await this.deps.state.delete(SERVER + serverId))) {
-        throw new NotFoundError(`server ${serverId} not found`);
-      }
-      const amphoraId = amphoraIdFromTags((entry.value as SimServer).tags);
-      if (amphoraId !== undefined)
-        await this.deps.state.delete(`${BY_AMPHORA}${amphoraId}/${serverId}`);
+      await removeServer(this.deps.state, serverId);
     });
   }
 
@@ -362,6 +368,7 @@ export class NoopDriver implements AmphoraDriver {
     const booted = this.deps.clock.now() >= s.readyAt;
     let status: ServerStatus = 'BUILD';
     if (booted) status = s.bootFails ? 'ERROR' : s.stopped ? 'SHUTOFF' : 'ACTIVE';
+    if (s.broken) status = 'ERROR';
     const amphoraId = amphoraIdFromTags(s.tags);
     const pool = poolFromTags(s.tags);
     return {
@@ -371,6 +378,7 @@ export class NoopDriver implements AmphoraDriver {
       ...(pool !== undefined ? { pool } : {}),
       status,
       ...(booted && s.bootFails ? { fault: 'simulated boot failure (noop driver)' } : {}),
+      ...(s.broken ? { fault: 'put in ERROR on command (noop driver)' } : {}),
       createdAt: s.createdAt,
       zone: s.zone,
     };
@@ -467,6 +475,34 @@ export class NoopCloudControl {
   /** Ids of every simulated image. */
   async imageIds(): Promise<string[]> {
     return (await this.state.list(IMAGE)).map((e) => e.key.slice(IMAGE.length));
+  }
+
+  /**
+   * Deletes a server behind the housekeeper's back (`housekeeper noop lose`), as an operator's
+   * `openstack server delete` would. @throws NotFoundError when there is no such server.
+   */
+  async loseServer(serverId: string): Promise<void> {
+    await removeServer(this.state, serverId);
+  }
+
+  /**
+   * Puts a server in Nova ERROR behind the housekeeper's back (`housekeeper noop break`).
+   * @throws NotFoundError when there is no such server.
+   */
+  async breakServer(serverId: string): Promise<void> {
+    for (;;) {
+      const entry = await this.state.get(SERVER + serverId);
+      if (!entry) throw new NotFoundError(`server ${serverId} not found in the simulated cloud`);
+      const broken: SimServer = { ...(entry.value as SimServer), broken: true };
+      if (await this.state.put(SERVER + serverId, broken, entry.version)) return;
+    }
+  }
+
+  /** Ids of the servers put in ERROR on command. */
+  async brokenServerIds(): Promise<string[]> {
+    return (await this.state.list(SERVER))
+      .filter((e) => (e.value as SimServer).broken === true)
+      .map((e) => e.key.slice(SERVER.length));
   }
 
   /** Boots a server carrying `tags` directly, bypassing the housekeeper: for orphan tests. */
