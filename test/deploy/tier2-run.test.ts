@@ -386,7 +386,7 @@ describe('the deployed stack, driven as AWS drives it', () => {
       '--operation',
       'createServer',
       '--error',
-      'Unavailable',
+      'AmphoraDriverError',
       '--probability',
       '1',
     );
@@ -413,7 +413,7 @@ describe('the deployed stack, driven as AWS drives it', () => {
     expect(JSON.parse(Messages![0]!.Body!)).toMatchObject({ type: 'CREATE' });
   });
 
-  it('dead-letters a task refused as Unauthorized at once, without a retry storm', async () => {
+  it('stops cloud work after an Unauthorized: no retry storm, no dead letter, status says why, and one probe closes it', async () => {
     // Prepare
     expect((await cli('claim', '--target', 'aws', '--stack', stackName)).code).toBe(0);
     await cli(
@@ -431,14 +431,27 @@ describe('the deployed stack, driven as AWS drives it', () => {
       '1',
     );
     const before = new Set(poller.receives.keys());
+    const dlqBefore = await dlqDepth();
 
     // Act
     expect((await tick()).tasksSent).toBe(1);
-    await drainUntilDlqHolds(2);
+    await poller.drain();
 
-    // Assess
+    // Assess: the refused CREATE was delivered once and acknowledged; the breaker is open.
     const refused = [...poller.receives].filter(([id]) => !before.has(id));
     expect(refused.map(([, n]) => n)).toStrictEqual([1]);
+    expect(await dlqDepth()).toBe(dlqBefore);
+    expect((await status()).cloud).toMatchObject({ kind: 'Unauthorized' });
+
+    // The probe, once create_backoff_initial has passed, closes it; the dropped work resumes.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    for (let i = 0; i < 5 && (await status()).cloud !== undefined; i++) {
+      await tick();
+      await poller.drain();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+    expect((await status()).cloud).toBeUndefined();
+    expect(await dlqDepth()).toBe(dlqBefore);
   });
 
   it('removes an amphora handed back, through a REMOVE task', async () => {
@@ -488,7 +501,7 @@ describe('the deployed stack, driven as AWS drives it', () => {
       .map((l) => (l.startsWith('{') ? JSON.parse(l) : {}))
       .find((l) => l.message === 'task done' && l.type === 'SWEEP');
     expect(done).toBeDefined();
-    expect(await dlqDepth()).toBe(2);
+    expect(await dlqDepth()).toBe(1);
   });
 
   it('moves a malformed message to the DLQ at once, and runs the rest of its batch', async () => {
@@ -496,7 +509,7 @@ describe('the deployed stack, driven as AWS drives it', () => {
     await clients.sqs.send(
       new SendMessageCommand({ QueueUrl: queueUrl(), MessageBody: '{"not":"a task"}' }),
     );
-    await drainUntilDlqHolds(3);
+    await drainUntilDlqHolds(2);
 
     // Assess
     const last = poller.deliveries.at(-1)!;
@@ -507,7 +520,7 @@ describe('the deployed stack, driven as AWS drives it', () => {
 
   it('prints EMF lines holding every metric the alarms watch, with exactly their dimensions', () => {
     // Prepare: what the alarms of the template watch in our namespace (the scenarios above made
-    // the functions emit them all, DriverUnauthorized included).
+    // the functions emit them all, the cloud-health gauges included).
     const watched = resourcesOfType('AWS::CloudWatch::Alarm')
       .map(([, p]) => p)
       .filter((p) => p.Namespace === METRICS_NAMESPACE)
