@@ -6,7 +6,7 @@
 import { METRICS } from '../config/deployment.ts';
 import type { AmphoraRecord } from '../domain/amphora.ts';
 import { type Plan, plan, readPlan } from '../domain/planner.ts';
-import { type GroupResult, stateTotals } from '../domain/pool.ts';
+import { type GroupResult, type Lease, stateTotals } from '../domain/pool.ts';
 import type { Settings } from '../domain/settings.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
 import type { LeaseStore, PoolStateStore, RecordStore } from '../ports/pool-store.ts';
@@ -51,11 +51,7 @@ export interface CycleOptions {
 }
 
 /** Reads the pool as the planner needs it and returns the plan, without writing anything. */
-async function readAndPlan(
-  deps: PlannerDeps,
-  leaseToken: number,
-  options: CycleOptions,
-): Promise<Plan> {
+async function readAndPlan(deps: PlannerDeps, lease: Lease, options: CycleOptions): Promise<Plan> {
   const { store } = deps;
   const settings = options.reissuePendingTasks ? { ...deps.config, task_timeout: 0 } : deps.config;
   const state = await store.getPoolState();
@@ -74,7 +70,8 @@ async function readAndPlan(
   return plan({
     settings,
     now,
-    leaseToken,
+    leaseToken: lease.token,
+    ...(lease.sentThrough !== undefined ? { sentThrough: lease.sentThrough } : {}),
     state,
     records: lists.flat() as AmphoraRecord[],
     preservedQueue: preservedQueue ?? [],
@@ -140,8 +137,10 @@ export async function runPlannerCycle(
     deps.metrics.count(METRICS.PlannerLeaseBusy.name);
     return { status: 'lease-busy' };
   }
+  // Set once every task this cycle committed was sent; a dry run confirms nothing.
+  let sent = false;
   try {
-    const p = await readAndPlan(deps, lease.token, options);
+    const p = await readAndPlan(deps, lease, options);
     publish(deps, p);
     for (const note of p.notes) deps.logger.info('planner note', { ...note });
     if (options.dryRun) {
@@ -165,6 +164,7 @@ export async function runPlannerCycle(
       if (result?.status === 'conflict') deps.metrics.count(METRICS.PlannerWriteConflict.name);
     });
     if (tasks.length > 0) await deps.queue.send(tasks);
+    sent = true;
     deps.metrics.count(METRICS.PlannerDecisions.name, p.decisions.length);
     deps.metrics.count(METRICS.TasksSent.name, tasks.length);
     return {
@@ -176,7 +176,7 @@ export async function runPlannerCycle(
     };
   } finally {
     // A failed release must not hide the cycle's own error; the lease expires on its own.
-    await deps.store.releaseLease(lease).catch((error: unknown) => {
+    await deps.store.releaseLease(lease, sent).catch((error: unknown) => {
       deps.logger.warn('could not release the planner lease', { error: String(error) });
     });
   }

@@ -86,6 +86,12 @@ export interface PendingTask {
    * before the boot is failed (an ACTIVE server becomes READY, one still building ERROR).
    */
   readonly final?: boolean;
+  /**
+   * The fencing token of the planner cycle that issued it; absent when an executor did (it
+   * sends right after its write). A cycle that never confirmed its sends leaves this token
+   * newer than the lease's `sentThrough`: the next cycle sends the task again.
+   */
+  readonly token?: number;
 }
 
 /** How an amphora was, or is being, preserved for diagnosis. */

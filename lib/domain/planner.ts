@@ -55,6 +55,7 @@ export type ReasonCode =
   | 'TASK_MISSING'
   | 'TASK_EXHAUSTED'
   | 'TASK_AFTER_OUTAGE'
+  | 'TASK_UNSENT'
   | 'PRESERVE_TIMEOUT'
   | 'CLOUD_PROBE'
   | 'PRESERVATION_DISABLED'
@@ -202,6 +203,8 @@ export interface PlannerInput {
   readonly now: number;
   /** Fencing token of the lease the cycle runs under; orders the preserved queue. */
   readonly leaseToken: number;
+  /** The newest token whose cycle confirmed its sends (`Lease.sentThrough`), if any did. */
+  readonly sentThrough?: number;
   readonly state: PoolState;
   /** The records fetched per the read plan (duplicates allowed). */
   readonly records: readonly AmphoraRecord[];
@@ -450,13 +453,18 @@ class PlanBuilder {
     this.groups.push({ reasons: [reason], ids: [], extra: [...writes], extraTasks: [...tasks] });
   }
 
-  build(now: number, newId: () => string): Decision[] {
+  build(now: number, newId: () => string, token: number): Decision[] {
     return this.groups.map((g) => {
       const writes: WriteOp[] = [];
       const tasks: OutgoingTask[] = [];
       const changes: Change[] = [];
       for (const id of g.ids) {
-        const record = this.current.get(id)!;
+        const working = this.current.get(id)!;
+        // A task issued this cycle carries the cycle's token, so that a lost send is found.
+        const record =
+          working.task?.issuedAt === now && !this.purged.has(id)
+            ? { ...working, task: { ...working.task, token } }
+            : working;
         const before = this.original.get(id);
         if (this.purged.has(id)) writes.push({ kind: 'purge', record });
         else if (this.created.has(id)) writes.push({ kind: 'create', record });
@@ -617,6 +625,15 @@ export function plan(input: PlannerInput): Plan {
       const type = TASK_FOR_STATE[st]!;
       if (!r.task) {
         b.change('TASK_MISSING', [update(r, { now, patch: { task: pendingTask(type, now) } })]);
+      } else if (
+        r.task.token !== undefined &&
+        r.task.token > (input.sentThrough ?? 0) &&
+        r.task.token < input.leaseToken
+      ) {
+        // Issued by a cycle that never confirmed its sends (it crashed, or its send failed):
+        // the task may never have been sent. Sent again now, not after task_timeout.
+        const task: PendingTask = { ...r.task, issuedAt: now };
+        b.change('TASK_UNSENT', [update(r, { now, patch: { task } })]);
       } else if (r.task.issuedAt === now) {
         // decided this cycle
       } else if (droppedByBreaker(cloud, r.task.issuedAt)) {
@@ -937,7 +954,7 @@ export function plan(input: PlannerInput): Plan {
     };
   });
   return {
-    decisions: b.build(now, input.newId),
+    decisions: b.build(now, input.newId, input.leaseToken),
     notes,
     zones: summaries,
     pools,

@@ -24,6 +24,13 @@ export interface Lease {
   readonly holder: string;
   readonly token: number;
   readonly expiresAt: number;
+  /**
+   * The newest token whose cycle confirmed that every task it committed was sent (absent when
+   * none ever did). Records whose task a newer, earlier cycle issued (it crashed, or its send
+   * failed, after committing; or it was a dry run) may hold a task that was never sent: the
+   * planner sends them again (issue 7: lost sends).
+   */
+  readonly sentThrough?: number;
 }
 
 /** One write of a planner commit. */

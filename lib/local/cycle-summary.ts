@@ -28,6 +28,7 @@ export function decisionSummary(report: CycleReport | Error): string {
           BOOT_TIMEOUT_CHECK: 'final boot check',
           TASK_EXHAUSTED: 'gave up a task',
           TASK_AFTER_OUTAGE: 're-issue after outage',
+          TASK_UNSENT: 're-send after a lost send',
           PRESERVE_TIMEOUT: 'preservation timed out',
           CLOUD_PROBE: 'probe the cloud',
           PRESERVATION_DISABLED: 'remove failed',

@@ -90,8 +90,12 @@ export interface LeaseStore {
    * gets the next fencing token; `undefined` when someone else holds a live lease.
    */
   acquireLease(holder: string, now: number, ttlMs: number): Promise<Lease | undefined>;
-  /** Gives the lease up early, keeping its token counter. No-op when no longer held. */
-  releaseLease(lease: Lease): Promise<void>;
+  /**
+   * Gives the lease up early, keeping its token counter. No-op when no longer held. `sent`
+   * confirms that every task the cycle committed was sent: without it, the next holder is told
+   * (`Lease.unsent`) and sends them again.
+   */
+  releaseLease(lease: Lease, sent?: boolean): Promise<void>;
   /**
    * Applies write groups, each atomically (records, their counters and pool-state notes) and
    * each fenced by the lease. A group writes each record at most once and holds at most

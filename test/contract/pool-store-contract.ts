@@ -697,6 +697,30 @@ export function describePoolStoreContract(
         );
       });
 
+      it('tells the next holder the newest token whose cycle confirmed its sends', async () => {
+        // Prepare
+        const store = await h.fresh();
+        const first = (await store.acquireLease('p1', T0, TTL))!;
+        expect(first.sentThrough).toBeUndefined();
+        await store.releaseLease(first, true);
+
+        // Act: a cycle that confirms, then one that does not (it crashed or its send failed).
+        const second = (await store.acquireLease('p2', T0 + 1, TTL))!;
+        await store.releaseLease(second);
+        const third = (await store.acquireLease('p3', T0 + 2, TTL))!;
+        // A holder that never releases: its lease expires.
+        const fourth = (await store.acquireLease('p4', T0 + 3 + TTL, TTL))!;
+
+        // Assess
+        expect(second).toMatchObject({ token: first.token + 1, sentThrough: first.token });
+        expect(third).toMatchObject({ token: second.token + 1, sentThrough: first.token });
+        expect(fourth).toMatchObject({ token: third.token + 1, sentThrough: first.token });
+        await store.releaseLease(fourth, true);
+        expect(await store.acquireLease('p5', T0 + 4 + TTL, TTL)).toMatchObject({
+          sentThrough: fourth.token,
+        });
+      });
+
       it('grants a free lease to exactly one of several racing planners', async () => {
         // Prepare
         const store = await h.fresh();

@@ -35,6 +35,7 @@ export type Action =
       probability?: number;
     }
   | { kind: 'plantOrphan' }
+  | { kind: 'loseSends'; count: number }
   | { kind: 'loseServer' }
   | { kind: 'breakServer' }
   | { kind: 'publishImage' };
@@ -84,6 +85,13 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       ),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'plantOrphan' as const }) },
+  // SQS accepting a batch and then never delivering some of it.
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 1, max: 3 })
+      .map((count) => ({ kind: 'loseSends' as const, count })),
+  },
   // Servers deleted or broken behind the service's back (issue 7's ghosts).
   { weight: 1, arbitrary: fc.constant({ kind: 'loseServer' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'breakServer' as const }) },
@@ -232,6 +240,9 @@ export async function apply(world: World, action: Action): Promise<void> {
           : { probability: action.probability! }),
       });
       return;
+    case 'loseSends':
+      world.loseSends(action.count);
+      return;
     case 'loseServer':
     case 'breakServer': {
       const states =
@@ -271,6 +282,8 @@ export interface RunStats {
   rotated: number;
   /** Servers deleted or broken behind the service's back. */
   ghostsMade: number;
+  /** Tasks the queue accepted and never delivered. */
+  lostSends: number;
 }
 
 /** Plays `actions`, stops the faults, then checks convergence, leaks and the steady state. */
@@ -286,8 +299,9 @@ export async function runHistory(
     await apply(world, action);
     expect(world.violations).toEqual([]);
   }
-  // Faults stop: no more injected errors, failed boots or crashes; consumers go quiet.
+  // Faults stop: no more injected errors, lost sends, failed boots or crashes; consumers go quiet.
   await world.control.clearFaults();
+  world.loseSends(-world.pendingLostSends());
   world.setBoot({ bootSeconds: options.bootSeconds, bootFailureRate: 0 });
   const c = world.config;
   const settleMs =
@@ -398,6 +412,7 @@ export async function runHistory(
     preserved: all.filter((r) => r.history.some((h) => h.to === 'PRESERVED')).length,
     orphansRemoved: world.orphansRemoved,
     ghostsMade: world.ghostsMade,
+    lostSends: world.lostSends,
     driverErrors: world.driverErrors,
     rotated: all.filter((r) => r.history.some((h) => h.reason === 'ROTATE_STALE_LAUNCH')).length,
   };

@@ -233,6 +233,34 @@ export class World {
     this.boot.bootFailureRate = boot.bootFailureRate;
   }
 
+  /** Tasks the queue will accept and then never deliver (a lost send): see {@link loseSends}. */
+  private sendsToLose = 0;
+  /** Tasks accepted and never delivered so far. */
+  lostSends = 0;
+
+  /** Tasks still to be lost. */
+  pendingLostSends(): number {
+    return this.sendsToLose;
+  }
+
+  /** Makes the queue accept the next `n` tasks sent and never deliver them. */
+  loseSends(n: number): void {
+    this.sendsToLose += n;
+  }
+
+  private lossyQueue(): TaskQueue {
+    const real = this.backend.queue;
+    return {
+      send: async (tasks) => {
+        const lost = Math.min(this.sendsToLose, tasks.length);
+        this.sendsToLose -= lost;
+        this.lostSends += lost;
+        if (tasks.length > lost) await real.send(tasks.slice(lost));
+      },
+      deadLetter: (body, reason) => real.deadLetter(body, reason),
+    };
+  }
+
   /** A "process": ports wrapped with its own crash switch and the invariant checks. */
   private process(sw: CrashSwitch, storeBefore?: Hook) {
     const store = instrument<PoolStore>(this.backend.store, sw, {
@@ -241,7 +269,7 @@ export class World {
         if (WRITES.has(m)) await this.checkInstant(`after store.${m}`);
       },
     });
-    const queue = instrument<TaskQueue>(this.backend.queue, sw);
+    const queue = instrument<TaskQueue>(this.lossyQueue(), sw);
     const driver = instrument<AmphoraDriver>(
       new NoopDriver(
         { state: this.backend.cloud, clock: this.clock, newId: this.newId, random: this.random },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AmphoraRecord } from '../../lib/domain/amphora.ts';
 import { backoffDelayMs, createAllowance } from '../../lib/domain/backoff.ts';
-import { type Plan, PURGE_PER_CYCLE, readPlan } from '../../lib/domain/planner.ts';
+import { type Plan, PURGE_PER_CYCLE, plan, readPlan } from '../../lib/domain/planner.ts';
 import { config, MINUTE, NOW, planOf, rec, SECOND, snapshot } from '../support/pool-fixtures.ts';
 
 /** The pool state a cycle would read for `records`. */
@@ -59,7 +59,7 @@ describe('top-up', () => {
           state: 'PENDING_CREATE',
           version: 1,
           zone: '*',
-          task: { type: 'CREATE', issuedAt: NOW, reissues: 0, polls: 0 },
+          task: { type: 'CREATE', issuedAt: NOW, reissues: 0, polls: 0, token: 7 },
         }),
       },
     ]);
@@ -505,7 +505,7 @@ describe('expiry of boots and stuck tasks', () => {
       const record = (d.writes[0] as { record: AmphoraRecord }).record;
       expect(record.state).toBe(state);
       expect(record.version).toBe(5);
-      expect(record.task).toEqual({ type, issuedAt: NOW, reissues: 2, polls: 3 });
+      expect(record.task).toEqual({ type, issuedAt: NOW, reissues: 2, polls: 3, token: 7 });
       expect(d.tasks).toEqual([
         { task: expect.objectContaining({ type, amphoraId: stuck.id, version: 5 }) },
       ]);
@@ -874,5 +874,52 @@ describe('while the cloud refuses (the breaker is open)', () => {
     for (const r of ['TOP_UP', 'BOOT_TIMEOUT_CHECK', 'TASK_STUCK', 'PURGE_EXPIRED', 'SWEEP_DUE']) {
       expect(reasons).toContain(r);
     }
+  });
+});
+
+describe('lost sends: a cycle that never confirmed its sends', () => {
+  const pending = (token: number | undefined) =>
+    rec('PENDING_CREATE', {
+      ageSeconds: 30,
+      task: {
+        type: 'CREATE',
+        issuedAt: NOW - 30 * SECOND,
+        reissues: 0,
+        polls: 0,
+        ...(token !== undefined ? { token } : {}),
+      },
+    });
+  const planWith = (records: AmphoraRecord[], sentThrough: number | undefined) =>
+    plan({
+      ...snapshot(records, { config: config({ spare_amphora_pool_size: 1 }), leaseToken: 7 }),
+      ...(sentThrough !== undefined ? { sentThrough } : {}),
+    });
+
+  it.each([
+    ['issued by cycle 6, confirmed only through 5', 6, 5, true],
+    ['issued by cycle 6, never any confirmation', 6, undefined, true],
+    ['issued by cycle 6, confirmed through 6', 6, 6, false],
+    ['issued by cycle 4, confirmed through 6 (it was sent)', 4, 6, false],
+    ['issued by an executor (no token)', undefined, 5, false],
+  ] as const)('a task %s is sent again at once: %s', (_name, token, sentThrough, resent) => {
+    const r = pending(token);
+    const p = planWith([r], sentThrough);
+    const again = p.decisions.filter((d) => d.reasons.includes('TASK_UNSENT'));
+    expect(again.map((d) => d.changes[0]!.amphoraId)).toEqual(resent ? [r.id] : []);
+    if (resent) {
+      const record = (again[0]!.writes[0] as { record: AmphoraRecord }).record;
+      // Not a re-issue: the bound on re-issues is not spent; the new send carries this cycle.
+      expect(record.task).toMatchObject({ type: 'CREATE', issuedAt: NOW, reissues: 0, token: 7 });
+      expect(again[0]!.tasks.map((t) => t.task.type)).toEqual(['CREATE']);
+    }
+  });
+
+  it('stamps every task a cycle issues with its lease token', () => {
+    const p = planWith([], undefined);
+    const created = p.decisions
+      .flatMap((d) => d.writes)
+      .flatMap((w) => (w.kind === 'create' ? [w.record] : []));
+    expect(created).toHaveLength(1);
+    expect(created[0]!.task).toMatchObject({ type: 'CREATE', token: 7 });
   });
 });

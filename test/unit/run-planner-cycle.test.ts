@@ -140,19 +140,42 @@ describe('a planner cycle', () => {
     });
   });
 
-  it('issues nothing twice when rerun after a crash between its writes and its sends', async () => {
+  it('re-sends on the next cycle the tasks that a crash between its writes and its sends lost, creating nothing twice', async () => {
     const h = plannerHarness({ spare_amphora_pool_size: 2 });
     h.queue.send = async () => {
       throw new Error('crash before sending');
     };
     await expect(runPlannerCycle(h.deps)).rejects.toThrow('crash before sending');
     const created = h.store.all();
+    expect(created.map((r) => r.state)).toEqual(['PENDING_CREATE', 'PENDING_CREATE']);
     h.queue.send = Object.getPrototypeOf(h.queue).send.bind(h.queue);
+
+    const next = await runPlannerCycle(h.deps);
+
+    // The same two records, not two more; each gets its CREATE now, not after task_timeout.
+    expect(h.store.all().map((r) => r.id)).toEqual(created.map((r) => r.id));
+    const creates = h.sent().filter((t) => t.type === 'CREATE');
+    expect(creates.map((t) => ('amphoraId' in t ? t.amphoraId : '')).sort()).toEqual(
+      created.map((r) => r.id).sort(),
+    );
+    expect(next.status === 'applied' && next.plan.decisions.flatMap((d) => d.reasons)).toEqual([
+      'TASK_UNSENT',
+      'TASK_UNSENT',
+    ]);
+
+    // Sent and confirmed: a third cycle sends nothing again.
+    await runPlannerCycle(h.deps);
+    expect(h.sent().filter((t) => t.type === 'CREATE')).toHaveLength(2);
+  });
+
+  it('confirms its sends in the lease release it writes anyway: a cycle that sent tasks writes no marker of its own', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+    const before = h.store.calls.leaseWrites;
 
     await runPlannerCycle(h.deps);
 
-    expect(h.store.all()).toEqual(created);
-    expect(h.sent().filter((t) => t.type !== 'SWEEP')).toEqual([]);
+    expect(h.store.calls.leaseWrites - before).toBe(2);
+    expect((await h.store.acquireLease('next', h.clock.now(), 1_000))!.sentThrough).toBe(1);
   });
 
   it('rethrows a storage failure so that alarms fire, and releases the lease', async () => {

@@ -27,6 +27,7 @@ const seen: RunStats = {
   driverErrors: 0,
   rotated: 0,
   ghostsMade: 0,
+  lostSends: 0,
 };
 
 afterAll(() => {
@@ -56,6 +57,8 @@ describe('the pool under random histories with faults', () => {
     expect(seen.rotated).toBeGreaterThan(0);
     // And servers lost or broken behind the service's back.
     expect(seen.ghostsMade).toBeGreaterThan(0);
+    // And sends the queue accepted but never delivered.
+    expect(seen.lostSends).toBeGreaterThan(0);
   }, 600_000);
 });
 

@@ -354,11 +354,14 @@ export class DynamoDbPoolStore implements PoolStore {
             ':one': { N: '1' },
             ':now': { N: String(now) },
           },
-          ReturnValues: 'ALL_NEW',
+          ReturnValues: 'ALL_OLD',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return leaseFrom(Attributes);
+      // The new token is the old one plus one (ADD is atomic; the condition made this ours).
+      const old = unmarshall(Attributes ?? {});
+      const sent = old.sentThrough === undefined ? {} : { sentThrough: old.sentThrough as number };
+      return { holder, token: ((old.token as number | undefined) ?? 0) + 1, expiresAt, ...sent };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       if (error.Item?.holder?.S !== holder) return undefined;
@@ -387,19 +390,23 @@ export class DynamoDbPoolStore implements PoolStore {
     }
   }
 
-  async releaseLease(lease: Lease): Promise<void> {
+  async releaseLease(lease: Lease, sent = false): Promise<void> {
     try {
-      // Only the holder of this very token may free it; the token counter stays.
+      // Only the holder of this very token may free it; the token counter stays. The same write
+      // confirms the cycle's sends, so a steady-state cycle still writes only its lease.
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
           Key: LEASE_KEY,
-          UpdateExpression: 'SET #expiresAt = :zero',
+          UpdateExpression: sent
+            ? 'SET #expiresAt = :zero, #sentThrough = :token'
+            : 'SET #expiresAt = :zero',
           ConditionExpression: '#holder = :holder AND #token = :token',
           ExpressionAttributeNames: {
             '#holder': 'holder',
             '#token': 'token',
             '#expiresAt': 'expiresAt',
+            ...(sent ? { '#sentThrough': 'sentThrough' } : {}),
           },
           ExpressionAttributeValues: {
             ':holder': { S: lease.holder },
@@ -929,6 +936,7 @@ function leaseFrom(attributes: Item | undefined): Lease {
     holder: data.holder as string,
     token: data.token as number,
     expiresAt: data.expiresAt as number,
+    ...(data.sentThrough !== undefined ? { sentThrough: data.sentThrough as number } : {}),
   };
 }
 

@@ -46,6 +46,8 @@ type Counters = Map<string, Map<string, Partial<Record<AmphoraState, number>>>>;
 export class MemoryPoolStore implements PoolStore {
   private readonly records = new Map<string, AmphoraRecord>();
   private lease: Lease | undefined;
+  /** The last token whose holder confirmed its sends. */
+  private sentThrough: number | undefined;
   private tokenCounter = 0;
   private readonly counters: Counters = new Map();
   private readonly zoneStats = new Map<string, ZoneCreateStats>();
@@ -153,16 +155,18 @@ export class MemoryPoolStore implements PoolStore {
     const held = this.lease;
     if (held && held.expiresAt > now && held.holder !== holder) return undefined;
     this.calls.leaseWrites += 1;
-    const token =
-      held && held.holder === holder && held.expiresAt > now ? held.token : ++this.tokenCounter;
+    const renewal = held !== undefined && held.holder === holder && held.expiresAt > now;
+    const token = renewal ? held.token : ++this.tokenCounter;
     this.lease = { holder, token, expiresAt: now + ttlMs };
-    return { ...this.lease };
+    const sent = this.sentThrough;
+    return { ...this.lease, ...(sent !== undefined ? { sentThrough: sent } : {}) };
   }
 
-  async releaseLease(lease: Lease): Promise<void> {
+  async releaseLease(lease: Lease, sent = false): Promise<void> {
     if (this.lease?.token !== lease.token || this.lease.holder !== lease.holder) return;
     this.calls.leaseWrites += 1;
     this.lease = { ...this.lease, expiresAt: 0 };
+    if (sent) this.sentThrough = Math.max(this.sentThrough ?? 0, lease.token);
   }
 
   async commit(lease: Lease, groups: readonly WriteGroup[]): Promise<GroupResult[]> {
