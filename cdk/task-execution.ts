@@ -11,6 +11,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  BY_STATE_AGE,
   ENV,
   executorTimeoutSeconds,
   FUNCTION_MEMORY_MB,
@@ -89,8 +90,10 @@ export class TaskExecution extends Construct {
     const statements = [
       ...props.table.statements(
         'PoolTable',
-        // get, getMany, update, recordCreateOutcome, orphan marks, and the noop driver's cloud.
+        // get, getMany, update, recordCreateOutcome, orphan marks, and the noop driver's cloud;
+        // the sweep lists the live records of each state to find ghosts (byStateAge).
         ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'],
+        { queryIndexes: [BY_STATE_AGE] },
       ),
       new iam.PolicyStatement({
         sid: 'ConsumeTasks',
