@@ -382,7 +382,8 @@ describe.each(ALL)('least privilege in the %s stack', (variant) => {
       'dynamodb:PutItem': [TABLE],
       'dynamodb:UpdateItem': [TABLE],
       'dynamodb:DeleteItem': [TABLE],
-      'dynamodb:Query': [TABLE],
+      // the sweep lists each state's live records to find ghosts
+      'dynamodb:Query': [TABLE, `${TABLE}/index/${BY_STATE_AGE.indexName}`].sort(),
       'sqs:ReceiveMessage': ['AWS::SQS::Queue'],
       'sqs:DeleteMessage': ['AWS::SQS::Queue'],
       'sqs:GetQueueAttributes': ['AWS::SQS::Queue'],
