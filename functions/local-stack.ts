@@ -32,6 +32,7 @@ import {
   startDynamoDbLocal,
   startSqsEmulator,
 } from '../lib/local/emulators.ts';
+import { ownerAlive, takeLocalOwnership, thisProcess } from '../lib/local/local-owner.ts';
 import type { LocalStack } from '../lib/local/local-runner.ts';
 import type { AmphoraDriver } from '../lib/ports/amphora-driver.ts';
 import type { CloudStateStore } from '../lib/ports/cloud-state.ts';
@@ -58,6 +59,8 @@ const TABLE = 'amphora-housekeeper';
 
 interface RunningLocal {
   readonly pid: number;
+  /** The process's start time, so that a reused PID is not taken for the run. */
+  readonly startedAt?: string;
   readonly dynamodbEndpoint: string;
   readonly sqsEndpoint: string;
   readonly queueUrl: string;
@@ -68,18 +71,32 @@ function runningFile(dir: string) {
   return join(dir, 'running.json');
 }
 
-/** The local run this machine is running now, if any (its process is alive). */
-export function runningLocal(dir = LOCAL_DIR): RunningLocal | undefined {
+/**
+ * The local run this machine is running now, if any: its process is alive and is still the
+ * process that wrote the file (PID and start time). A stale file is removed, with a message.
+ */
+export function runningLocal(
+  dir = LOCAL_DIR,
+  say: (message: string) => void = () => {},
+): RunningLocal | undefined {
   const file = runningFile(dir);
   if (!existsSync(file)) return undefined;
+  let running: RunningLocal;
   try {
-    const running = JSON.parse(readFileSync(file, 'utf8')) as RunningLocal;
-    process.kill(running.pid, 0);
-    return running;
+    running = JSON.parse(readFileSync(file, 'utf8')) as RunningLocal;
   } catch {
-    return undefined;
+    return undefined; // being written
   }
+  if (ownerAlive(running)) return running;
+  say(
+    `removing a stale ${file}: the local run it names (pid ${running.pid}) is gone${running.startedAt !== undefined ? ' or is another process now' : ''}`,
+  );
+  rmSync(file, { force: true });
+  return undefined;
 }
+
+/** How long a command waits for another process that has the local data open. */
+const OWNER_WAIT_MS = 120_000;
 
 /** The configuration a local run last used (saved so that other commands agree with it). */
 export function savedLocalConfig(dir = LOCAL_DIR): Record<string, unknown> | undefined {
@@ -161,9 +178,12 @@ export async function openLocalStack(options: {
   serve?: boolean;
   dir?: string;
   random?: () => number;
+  /** Where messages about waiting for, or replacing, another owner go (default: stderr). */
+  say?: (message: string) => void;
 }): Promise<OpenStack> {
   const dir = options.dir ?? LOCAL_DIR;
-  const running = runningLocal(dir);
+  const say = options.say ?? ((m: string) => process.stderr.write(`housekeeper: ${m}\n`));
+  let running = runningLocal(dir, say);
   if (options.serve && running) {
     throw new HousekeeperError(
       `a local run is already running (pid ${running.pid}); stop it first, or use the other housekeeper commands against it`,
@@ -177,6 +197,20 @@ export async function openLocalStack(options: {
     let dynamodbEndpoint: string;
     let sqsEndpoint: string;
     let urls: { queueUrl: string; deadLetterQueueUrl: string };
+    // Exactly one process opens the local data: this one takes it, or waits for its owner, or
+    // joins a local run that started meanwhile.
+    if (!running) {
+      mkdirSync(dir, { recursive: true });
+      const owned = await takeLocalOwnership({
+        dir,
+        purpose: options.serve ? 'the local run' : `housekeeper ${process.argv[2] ?? 'command'}`,
+        waitMs: OWNER_WAIT_MS,
+        say,
+        ...(options.serve ? {} : { joinable: () => runningLocal(dir) !== undefined }),
+      });
+      if (owned === 'join') running = runningLocal(dir);
+      else stops.push(async () => owned());
+    }
     if (running && !options.serve) {
       ({ dynamodbEndpoint, sqsEndpoint } = running);
       urls = running;
@@ -204,7 +238,11 @@ export async function openLocalStack(options: {
         const file = runningFile(dir);
         writeFileSync(
           file,
-          JSON.stringify({ pid: process.pid, dynamodbEndpoint, sqsEndpoint, ...urls }, null, 2),
+          JSON.stringify(
+            { ...thisProcess('the local run'), dynamodbEndpoint, sqsEndpoint, ...urls },
+            null,
+            2,
+          ),
         );
         stops.unshift(async () => rmSync(file, { force: true }));
       }

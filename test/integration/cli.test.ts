@@ -3,7 +3,7 @@
  * pool in .local/, and later commands inspect and change that same pool.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -94,6 +94,39 @@ describe('housekeeper CLI on the local emulators', () => {
     expect(JSON.parse((await housekeeper('status', '--json')).stdout).states.PENDING_CREATE).toBe(
       0,
     );
+  }, 180_000);
+
+  it('lets exactly one process open the local data: parallel commands wait their turn, stale owners are replaced', async () => {
+    // Three commands at once with no local run: each waits for the one before, none crashes.
+    const parallel = await Promise.all([1, 2, 3].map(() => housekeeper('status', '--json')));
+    for (const r of parallel) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).spares.target).toBe(2);
+      expect(r.stderr).not.toMatch(/database is locked|at .*\.ts:\d+/);
+    }
+    expect(parallel.map((r) => r.stderr).join('')).toContain('which has the local data open…');
+
+    // A leftover running.json and owner.json whose PID now belongs to another process (this
+    // test's own, started at another time): both are replaced with a message, not trusted.
+    const stale = { pid: process.pid, startedAt: '1', purpose: 'the local run' };
+    writeFileSync(
+      join(cwd, '.local/running.json'),
+      JSON.stringify({
+        ...stale,
+        dynamodbEndpoint: 'http://127.0.0.1:9',
+        sqsEndpoint: 'http://127.0.0.1:9',
+        queueUrl: 'http://127.0.0.1:9/q',
+        deadLetterQueueUrl: 'http://127.0.0.1:9/dlq',
+      }),
+    );
+    writeFileSync(join(cwd, '.local/owner.json'), JSON.stringify(stale));
+    const after = await housekeeper('status', '--json');
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stderr).toContain(
+      `removing a stale .local/running.json: the local run it names (pid ${process.pid}) is gone or is another process now`,
+    );
+    expect(after.stderr).toContain(`replacing a stale owner of the local data: pid ${process.pid}`);
+    expect(existsSync(join(cwd, '.local/owner.json'))).toBe(false);
   }, 180_000);
 
   it('refuses bad input with the field, the value and the rule, and a non-zero exit', async () => {
