@@ -354,6 +354,13 @@ export async function runHistory(
     fleetCurrent: true,
     ghosts: [],
   });
+  // No task is re-issued without bound: past task_max_attempts a record ends in a visible state.
+  const overIssued = (await world.backend.records()).filter(
+    (r) => (r.task?.reissues ?? 0) >= c.task_max_attempts,
+  );
+  expect(overIssued.map((r) => `${r.id}:${r.state}:${r.task?.type}:${r.task?.reissues}`)).toEqual(
+    [],
+  );
   // Two sweeps past the grace period remove every orphan: nothing leaks.
   const sweepCycles =
     Math.ceil((c.orphan_grace_period + 2 * c.orphan_sweep_interval) / c.housekeeping_interval) + 2;
