@@ -353,20 +353,14 @@ function crossFieldProblems(raw: RawConfig, c: HousekeeperConfig): ConfigProblem
   const problems: ConfigProblem[] = [];
   const rule = (field: string, value: unknown, text: string) =>
     problems.push({ field, value, rule: text });
-  if (c.create_backoff_max < c.create_backoff_initial) {
-    rule(
-      'create_backoff_max',
-      c.create_backoff_max,
-      `must be at least create_backoff_initial (${c.create_backoff_initial})`,
-    );
-  }
-  if (c.delete_backoff_max < c.delete_backoff_initial) {
-    rule(
-      'delete_backoff_max',
-      c.delete_backoff_max,
-      `must be at least delete_backoff_initial (${c.delete_backoff_initial})`,
-    );
-  }
+  // A cap below the value it caps.
+  const atLeast = (field: keyof typeof c & string, floor: keyof typeof c & string) => {
+    if ((c[field] as number) < (c[floor] as number)) {
+      rule(field, c[field], `must be at least ${floor} (${c[floor]})`);
+    }
+  };
+  atLeast('create_backoff_max', 'create_backoff_initial');
+  atLeast('delete_backoff_max', 'delete_backoff_initial');
   if (c.preservation_timeout <= c.check_max_delay) {
     rule(
       'preservation_timeout',
@@ -374,13 +368,7 @@ function crossFieldProblems(raw: RawConfig, c: HousekeeperConfig): ConfigProblem
       `must exceed check_max_delay (${c.check_max_delay}), or a snapshot times out between two polls`,
     );
   }
-  if (c.check_max_delay < c.check_initial_delay) {
-    rule(
-      'check_max_delay',
-      c.check_max_delay,
-      `must be at least check_initial_delay (${c.check_initial_delay})`,
-    );
-  }
+  atLeast('check_max_delay', 'check_initial_delay');
   if (c.task_timeout <= c.check_max_delay) {
     rule(
       'task_timeout',
