@@ -21,7 +21,8 @@ export interface CreateAllowance {
 
 /**
  * The one capped exponential of the code base: `base × 2^exponent`, at most `cap`. Every delay
- * (creation back-off, status polls, redelivery, delete retries) is one of these.
+ * (creation back-off, status polls, redelivery, delete retries, the cloud probe, and the
+ * adapters' own request retries) is one of these.
  */
 export function cappedExponential(base: number, exponent: number, cap: number): number {
   return Math.min(base * 2 ** Math.min(Math.max(exponent, 0), 30), cap);

@@ -40,6 +40,7 @@ import {
   oldestFirst,
   PRESERVED_STATES,
 } from '../../domain/amphora.ts';
+import { cappedExponential } from '../../domain/backoff.ts';
 import { LeaseLostError, VersionConflictError } from '../../domain/errors.ts';
 import {
   addCount,
@@ -688,7 +689,7 @@ export class DynamoDbPoolStore implements PoolStore {
         if (reasons[0]?.Code === 'ConditionalCheckFailed') throw conflict(reasons[0].Item, error);
         const racing = reasons.some((r) => r.Code === 'TransactionConflict');
         if (!racing || attempt >= TRANSACTION_CONFLICT_ATTEMPTS) throw error;
-        await sleep(20 * 2 ** attempt * Math.random());
+        await sleep(cappedExponential(20, attempt, 5_000) * Math.random());
       }
     }
   }
@@ -923,7 +924,8 @@ export class DynamoDbPoolStore implements PoolStore {
             `BatchGetItem on ${this.table} left ${pending.length} key(s) unprocessed after ${idle} rounds without progress`,
           );
         }
-        if (pending.length > 0 && idle > 0) await sleep(25 * 2 ** idle * Math.random());
+        if (pending.length > 0 && idle > 0)
+          await sleep(cappedExponential(25, idle, 5_000) * Math.random());
       }
     }
     return items;

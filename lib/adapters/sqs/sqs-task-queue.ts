@@ -13,6 +13,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { cappedExponential } from '../../domain/backoff.ts';
 import { TaskSendError } from '../../domain/errors.ts';
 import { encodeTask, type OutgoingTask } from '../../domain/tasks.ts';
 import { MAX_DELAY_SECONDS, type TaskQueue } from '../../ports/task-queue.ts';
@@ -126,7 +127,9 @@ export class SqsTaskQueue implements TaskQueue {
     let pending = [...batch];
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > 1) {
-        await sleep(this.retryBaseDelayMs * 2 ** (attempt - 2) * (0.5 + Math.random() / 2));
+        await sleep(
+          cappedExponential(this.retryBaseDelayMs, attempt - 2, 20_000) * (0.5 + Math.random() / 2),
+        );
       }
       let failed: BatchResultErrorEntry[];
       try {

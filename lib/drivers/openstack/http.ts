@@ -7,6 +7,7 @@
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { cappedExponential } from '../../domain/backoff.ts';
 import type { Clock } from '../../ports/clock.ts';
 import type { Logger } from '../../ports/telemetry.ts';
 import {
@@ -287,7 +288,7 @@ export class JsonClient {
   /** Full jitter over a capped exponential; a server's Retry-After (seconds) is a floor. */
   private delay(attempt: number, retryAfter: string | undefined): number {
     const { baseDelayMs, maxDelayMs } = this.options.retry;
-    const ceiling = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+    const ceiling = cappedExponential(baseDelayMs, attempt - 1, maxDelayMs);
     const jittered = Math.floor(this.options.random() * ceiling);
     const hinted = retryAfter !== undefined ? Number(retryAfter) * 1000 : Number.NaN;
     return Number.isFinite(hinted) && hinted > 0
