@@ -36,6 +36,9 @@ export type Action =
     }
   | { kind: 'plantOrphan' }
   | { kind: 'loseSends'; count: number }
+  | { kind: 'expireCredentials' }
+  | { kind: 'recoverCredentials' }
+  | { kind: 'stallSnapshots' }
   | { kind: 'loseServer' }
   | { kind: 'breakServer' }
   | { kind: 'publishImage' };
@@ -85,6 +88,10 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       ),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'plantOrphan' as const }) },
+  // Credentials expiring (every call refused) and being renewed later; snapshots that never end.
+  { weight: 1, arbitrary: fc.constant({ kind: 'expireCredentials' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'recoverCredentials' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'stallSnapshots' as const }) },
   // SQS accepting a batch and then never delivering some of it.
   {
     weight: 1,
@@ -240,6 +247,16 @@ export async function apply(world: World, action: Action): Promise<void> {
           : { probability: action.probability! }),
       });
       return;
+    case 'expireCredentials':
+      await world.control.injectFault({ operation: '*', error: 'Unauthorized', probability: 1 });
+      world.credentialsExpired += 1;
+      return;
+    case 'recoverCredentials':
+      await world.control.clearFaults();
+      return;
+    case 'stallSnapshots':
+      world.stallSnapshots(1e9);
+      return;
     case 'loseSends':
       world.loseSends(action.count);
       return;
@@ -284,6 +301,10 @@ export interface RunStats {
   ghostsMade: number;
   /** Tasks the queue accepted and never delivered. */
   lostSends: number;
+  /** Times every call to the cloud started failing Unauthorized. */
+  credentialsExpired: number;
+  /** Preservations given up after preservation_timeout (snapshots that never finished). */
+  preserveTimeouts: number;
 }
 
 /** Plays `actions`, stops the faults, then checks convergence, leaks and the steady state. */
@@ -311,6 +332,8 @@ export async function runHistory(
     c.boot_timeout +
     c.create_backoff_max +
     c.image_refresh_interval +
+    // A snapshot that never ends is given up after preservation_timeout.
+    c.preservation_timeout +
     // Two sweeps in a row find a ghost; a third may come first if one was under way.
     3 * c.orphan_sweep_interval +
     300;
@@ -354,6 +377,8 @@ export async function runHistory(
     fleetCurrent: true,
     ghosts: [],
   });
+  // Refused credentials open the breaker: they never fill the DLQ (nor does anything else refused).
+  expect(world.deadLetterReasons.filter((r) => r.startsWith('Unauthorized'))).toEqual([]);
   // No task is re-issued without bound: past task_max_attempts a record ends in a visible state.
   const overIssued = (await world.backend.records()).filter(
     (r) => (r.task?.reissues ?? 0) >= c.task_max_attempts,
@@ -420,6 +445,8 @@ export async function runHistory(
     orphansRemoved: world.orphansRemoved,
     ghostsMade: world.ghostsMade,
     lostSends: world.lostSends,
+    credentialsExpired: world.credentialsExpired,
+    preserveTimeouts: all.filter((r) => r.failure?.code === 'PRESERVE_TIMEOUT').length,
     driverErrors: world.driverErrors,
     rotated: all.filter((r) => r.history.some((h) => h.reason === 'ROTATE_STALE_LAUNCH')).length,
   };

@@ -208,7 +208,7 @@ export class World {
   records: AmphoraRecord[] = [];
   private holderSeq = 0;
   private lastPreservedQueue: AmphoraRecord[] = [];
-  private readonly boot: { bootSeconds: number; bootFailureRate: number };
+  private readonly boot: { bootSeconds: number; bootFailureRate: number; snapshotSeconds?: number };
 
   constructor(
     rawConfig: Record<string, unknown>,
@@ -231,12 +231,23 @@ export class World {
   setBoot(boot: { bootSeconds: number; bootFailureRate: number }): void {
     this.boot.bootSeconds = boot.bootSeconds;
     this.boot.bootFailureRate = boot.bootFailureRate;
+    delete this.boot.snapshotSeconds;
   }
+
+  /** Makes the snapshots requested from now on stay `saving` (for `seconds`; never, in effect). */
+  stallSnapshots(seconds: number): void {
+    this.boot.snapshotSeconds = seconds;
+  }
+
+  /** Why each task the executors dead-lettered went there. */
+  readonly deadLetterReasons: string[] = [];
 
   /** Tasks the queue will accept and then never deliver (a lost send): see {@link loseSends}. */
   private sendsToLose = 0;
   /** Tasks accepted and never delivered so far. */
   lostSends = 0;
+  /** Times the run expired the credentials. */
+  credentialsExpired = 0;
 
   /** Tasks still to be lost. */
   pendingLostSends(): number {
@@ -257,7 +268,10 @@ export class World {
         this.lostSends += lost;
         if (tasks.length > lost) await real.send(tasks.slice(lost));
       },
-      deadLetter: (body, reason) => real.deadLetter(body, reason),
+      deadLetter: (body, reason) => {
+        this.deadLetterReasons.push(reason);
+        return real.deadLetter(body, reason);
+      },
     };
   }
 

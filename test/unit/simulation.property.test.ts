@@ -28,6 +28,8 @@ const seen: RunStats = {
   rotated: 0,
   ghostsMade: 0,
   lostSends: 0,
+  credentialsExpired: 0,
+  preserveTimeouts: 0,
 };
 
 afterAll(() => {
@@ -59,6 +61,8 @@ describe('the pool under random histories with faults', () => {
     expect(seen.ghostsMade).toBeGreaterThan(0);
     // And sends the queue accepted but never delivered.
     expect(seen.lostSends).toBeGreaterThan(0);
+    // And credentials expiring (and, at the latest when the faults stop, renewed).
+    expect(seen.credentialsExpired).toBeGreaterThan(0);
   }, 600_000);
 });
 
