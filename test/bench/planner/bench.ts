@@ -294,7 +294,7 @@ function poolRecords(size: number, shape: Shape, now: number): AmphoraRecord[] {
   for (let i = 0; i < ready; i++) add('READY', HOUR + random() * 30 * DAY);
   for (let i = 0; i < allocated; i++) add('ALLOCATED', random() * 180 * DAY);
   for (let i = 0; i < rest - ready - allocated; i++) {
-    const deletedAt = now - random() * 6 * DAY;
+    const deletedAt = Math.round(now - random() * 6 * DAY);
     add('DELETED', now - deletedAt, { deletedAt, expiresAt: deletedAt + 7 * DAY });
   }
   return records;
