@@ -646,10 +646,13 @@ async function sweepGhosts(
   let missingOnce = 0;
   const stillMissing: AmphoraRecord[] = [];
   for (const change of planGhosts({ records, servers, now })) {
-    const step: Step =
-      change.next.state === 'PENDING_DELETE'
-        ? { next: change.next, outcome: 'server-gone', followUpSeconds: 0 }
-        : { next: change.next, outcome: 'server-gone' };
+    // A freed preserved slot sends its REMOVE at once.
+    const removing = change.next.state === 'PENDING_DELETE';
+    const step: Step = {
+      next: change.next,
+      outcome: 'server-gone',
+      ...(removing ? { followUpSeconds: 0 } : {}),
+    };
     // A record that moved on since the listing (a version conflict) is left to the next sweep.
     if (!(await write(deps, change.record, step))) continue;
     if (change.outcome === 'seen-missing') missingOnce += 1;

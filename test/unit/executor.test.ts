@@ -391,6 +391,13 @@ describe('SWEEP', () => {
   const sweepConfig = { orphan_grace_period: 600, orphan_sweep_interval: 600 };
 
   describe('ghosts: records whose server is gone or broken', () => {
+    /** Two sweeps one sweep interval apart: what it takes to call a missing server gone. */
+    const sweepTwice = async (h: ReturnType<typeof executorHarness>) => {
+      await h.run(h.sweepTask());
+      h.clock.advance(600_000);
+      await h.run(h.sweepTask());
+    };
+
     it('fails a READY spare whose server was deleted behind its back, after two sweeps in a row (SERVER_MISSING)', async () => {
       const h = executorHarness({ config: sweepConfig });
       const server = await h.noop.createServer(bootRequest('a-1', '*'));
@@ -429,9 +436,7 @@ describe('SWEEP', () => {
       const h = executorHarness({ config: sweepConfig });
       await h.given(rec('PRESERVED', { id: 'p-1', computeId: 'long-gone' }));
 
-      await h.run(h.sweepTask());
-      h.clock.advance(600_000);
-      await h.run(h.sweepTask());
+      await sweepTwice(h);
 
       expect(await h.store.get('p-1')).toMatchObject({
         state: 'PENDING_DELETE',
@@ -448,9 +453,7 @@ describe('SWEEP', () => {
       const h = executorHarness({ config: sweepConfig });
       await h.given(rec('ALLOCATED', { id: 'l-1', computeId: 'long-gone' }));
 
-      await h.run(h.sweepTask());
-      h.clock.advance(600_000);
-      await h.run(h.sweepTask());
+      await sweepTwice(h);
 
       expect(await h.store.get('l-1')).toMatchObject({
         state: 'ALLOCATED',
