@@ -5,7 +5,7 @@
  */
 import { METRICS } from '../config/deployment.ts';
 import type { AmphoraRecord } from '../domain/amphora.ts';
-import { type Plan, plan, readPlan } from '../domain/planner.ts';
+import { type Plan, PURGE_PER_CYCLE, plan, readPlan } from '../domain/planner.ts';
 import { type GroupResult, type Lease, stateTotals } from '../domain/pool.ts';
 import type { Settings } from '../domain/settings.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
@@ -54,12 +54,18 @@ export interface CycleOptions {
 async function readAndPlan(deps: PlannerDeps, lease: Lease, options: CycleOptions): Promise<Plan> {
   const { store } = deps;
   const settings = options.reissuePendingTasks ? { ...deps.config, task_timeout: 0 } : deps.config;
-  const state = await store.getPoolState();
-  const rp = readPlan(settings, state);
   const now = deps.clock.now();
-  const [preservedQueue, expired, ...lists] = await Promise.all([
+  // The expiry read does not depend on the counters, so it runs beside them: a steady cycle is
+  // then three round trips (lease, reads, release), not four. Its result is used only when the
+  // counters say there are DELETED records.
+  const [state, due] = await Promise.all([
+    store.getPoolState(),
+    store.listExpired(now, PURGE_PER_CYCLE),
+  ]);
+  const rp = readPlan(settings, state);
+  const expired = rp.expired > 0 ? due.slice(0, rp.expired) : [];
+  const [preservedQueue, ...lists] = await Promise.all([
     rp.preservedQueue ? store.listPreservedQueue() : Promise.resolve([]),
-    rp.expired > 0 ? store.listExpired(now, rp.expired) : Promise.resolve([]),
     ...rp.lists.map((l) =>
       store.listByState(l.pool, l.state, {
         ...(l.zone !== undefined ? { zone: l.zone } : {}),
@@ -75,7 +81,7 @@ async function readAndPlan(deps: PlannerDeps, lease: Lease, options: CycleOption
     state,
     records: lists.flat() as AmphoraRecord[],
     preservedQueue: preservedQueue ?? [],
-    expired: expired ?? [],
+    expired,
     newId: deps.newId,
   });
 }
