@@ -11,9 +11,9 @@ import { executorRuntimeFromEnv } from '../../functions/executor-runtime.ts';
 import { plannerHandler } from '../../functions/planner-handler.ts';
 import { plannerRuntimeFromEnv } from '../../functions/planner-runtime.ts';
 import { DynamoDbPoolStore } from '../../lib/adapters/dynamodb/dynamodb-pool-store.ts';
-import { METRICS } from '../../lib/config/deployment.ts';
+import { configChecksum, METRICS } from '../../lib/config/deployment.ts';
 import { ENV } from '../../lib/config/env.ts';
-import { ConfigError } from '../../lib/config/schema.ts';
+import { ConfigError, configToRaw, parseConfig } from '../../lib/config/schema.ts';
 import { UnavailableError } from '../../lib/domain/errors.ts';
 import { TASK_SCHEMA_VERSION } from '../../lib/domain/tasks.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/local/emulators.ts';
@@ -174,6 +174,30 @@ describe('entry points', () => {
         'maximum_deploying_amphora_count = 0: must be at least 1',
       );
       for (const k of Object.keys(env)) vi.stubEnv(k, undefined);
+    },
+  );
+});
+
+describe('entry points, deployed configuration', () => {
+  it.each(['planner', 'executor'])(
+    'the %s module trusts the configuration the stack validated, and validates one edited since in full',
+    async (name) => {
+      const { env } = await environment();
+      const json = JSON.stringify(configToRaw(parseConfig({ spare_amphora_pool_size: 2 })));
+      for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
+      vi.stubEnv(ENV.config, json);
+      vi.stubEnv(ENV.configChecksum, configChecksum(json));
+      vi.resetModules();
+      const loaded = await import(`../../functions/${name}.ts`);
+      expect(typeof loaded.handler).toBe('function');
+
+      // Edited in the console after the deploy: the checksum is the old value's.
+      vi.stubEnv(ENV.config, JSON.stringify({ ...JSON.parse(json), executor_batch_size: 0 }));
+      vi.resetModules();
+      await expect(import(`../../functions/${name}.ts`)).rejects.toThrow(
+        'executor_batch_size = 0: must be at least 1',
+      );
+      for (const k of [...Object.keys(env), ENV.configChecksum]) vi.stubEnv(k, undefined);
     },
   );
 });

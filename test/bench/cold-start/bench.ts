@@ -21,7 +21,7 @@
  *     The goal is at most 1.3x the bare handler, per function: the run exits non-zero when a
  *     function misses it.
  *
- *   npm run bench:cold-start        # BENCH_COLD_RUNS=15 BENCH_COLD_SOURCE_MAPS=1
+ *   npm run bench:cold-start        # BENCH_COLD_RUNS=25 BENCH_COLD_SOURCE_MAPS=1
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,8 @@ import { buildApp } from '../../../cdk/app.ts';
 import { BUNDLING, PROJECT_ROOT } from '../../../cdk/bundling.ts';
 import { ENV } from '../../../lib/config/deployment.ts';
 
-const RUNS = Number(process.env.BENCH_COLD_RUNS ?? 15);
+/** Samples per bundle: 25, since the medians of fewer wander by ±0.1x on a shared machine. */
+const RUNS = Number(process.env.BENCH_COLD_RUNS ?? 25);
 /** `0`: import without the deployed NODE_OPTIONS=--enable-source-maps, to see what it costs. */
 const SOURCE_MAPS = process.env.BENCH_COLD_SOURCE_MAPS !== '0';
 const GOAL = 1.3;
