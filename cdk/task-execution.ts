@@ -12,6 +12,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   BY_STATE_AGE,
+  configChecksum,
   ENV,
   executorTimeoutSeconds,
   FUNCTION_MEMORY_MB,
@@ -54,8 +55,11 @@ export function sharedEnvironment(
   table: PoolTable,
   queues: { readonly queue: sqs.IQueue; readonly deadLetterQueue: sqs.IQueue },
 ): Record<string, string> {
+  const json = JSON.stringify(configToRaw(config));
   return {
-    [ENV.config]: JSON.stringify(configToRaw(config)),
+    [ENV.config]: json,
+    // Validated just now: the functions trust it while the checksum matches (no schema at start).
+    [ENV.configChecksum]: configChecksum(json),
     [ENV.tableName]: table.table.tableName,
     [ENV.queueUrl]: queues.queue.queueUrl,
     [ENV.deadLetterQueueUrl]: queues.deadLetterQueue.queueUrl,

@@ -11,7 +11,7 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { powertoolsLogger, powertoolsMetrics } from '../lib/adapters/powertools-telemetry.ts';
 import { executeMessage } from '../lib/app/execute-task.ts';
-import type { Runtime } from './aws-runtime.ts';
+import type { ExecutorRuntime } from './executor-runtime.ts';
 import { powertools } from './telemetry.ts';
 
 /** Marks a record failed after its visibility was set for the retry. */
@@ -21,7 +21,7 @@ class RetryLaterError extends Error {}
 export const TIMEOUT_EARLY_MS = 2_000;
 
 /** Builds the executor handler over a runtime (tests pass their own). */
-export function executorHandler(runtime: Runtime, tools = powertools('executor')) {
+export function executorHandler(runtime: ExecutorRuntime, tools = powertools('executor')) {
   const logger = powertoolsLogger(tools.logger);
   const metrics = powertoolsMetrics(tools.metrics);
   return middy(

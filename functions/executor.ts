@@ -3,8 +3,8 @@
  * and the clients are built here, once, and a bad configuration fails it with the schema's
  * message.
  */
-import { runtimeFromEnv } from './aws-runtime.ts';
 import { executorHandler } from './executor-handler.ts';
+import { executorRuntimeFromEnv } from './executor-runtime.ts';
 
 /** The handler Lambda invokes. */
-export const handler = executorHandler(runtimeFromEnv(process.env));
+export const handler = executorHandler(executorRuntimeFromEnv(process.env));

@@ -38,7 +38,8 @@ import type { AmphoraDriver } from '../lib/ports/amphora-driver.ts';
 import type { CloudStateStore } from '../lib/ports/cloud-state.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
 import { noMetrics } from '../lib/ports/telemetry.ts';
-import { awsClients, noopDriverFor } from './aws-runtime.ts';
+import { awsClients } from './aws-runtime.ts';
+import { noopDriverFor } from './noop-driver.ts';
 
 /** A stack the CLI works on, closed when the command is done. */
 export interface OpenStack extends Omit<LocalStack, 'driver' | 'source'> {

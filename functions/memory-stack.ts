@@ -9,7 +9,7 @@ import { NoopCloudControl } from '../lib/drivers/noop/noop-driver.ts';
 import type { LocalStack } from '../lib/local/local-runner.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
 import { noMetrics } from '../lib/ports/telemetry.ts';
-import { noopDriverFor } from './aws-runtime.ts';
+import { noopDriverFor } from './noop-driver.ts';
 
 /** A stack whose store, queue and simulated cloud live in this process only. */
 export function memoryStack(

@@ -8,7 +8,7 @@ import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { powertoolsLogger, powertoolsMetrics } from '../lib/adapters/powertools-telemetry.ts';
 import { runPlannerCycle } from '../lib/app/run-planner-cycle.ts';
-import type { Runtime } from './aws-runtime.ts';
+import type { PlannerRuntime } from './planner-runtime.ts';
 import { powertools } from './telemetry.ts';
 
 /** What one scheduled run reports (also its log summary). */
@@ -22,7 +22,7 @@ export interface PlannerResult {
 }
 
 /** Builds the planner handler over a runtime (tests pass their own). */
-export function plannerHandler(runtime: Runtime, tools = powertools('planner')) {
+export function plannerHandler(runtime: PlannerRuntime, tools = powertools('planner')) {
   const logger = powertoolsLogger(tools.logger);
   const metrics = powertoolsMetrics(tools.metrics);
   return middy(async (_event: ScheduledEvent, context: Context): Promise<PlannerResult> => {

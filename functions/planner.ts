@@ -3,8 +3,8 @@
  * and the clients are built here, once, and a bad configuration fails it with the schema's
  * message.
  */
-import { runtimeFromEnv } from './aws-runtime.ts';
 import { plannerHandler } from './planner-handler.ts';
+import { plannerRuntimeFromEnv } from './planner-runtime.ts';
 
 /** The handler Lambda invokes. */
-export const handler = plannerHandler(runtimeFromEnv(process.env));
+export const handler = plannerHandler(plannerRuntimeFromEnv(process.env));

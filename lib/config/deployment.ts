@@ -10,6 +10,11 @@ import type { HousekeeperConfig } from './schema.ts';
 export const ENV = {
   /** The whole configuration as JSON; per-option variables override it. */
   config: 'HOUSEKEEPER_CONFIG',
+  /**
+   * {@link configChecksum} of `HOUSEKEEPER_CONFIG` as the stack validated it at synth. While it
+   * matches, a function takes the configuration as validated; otherwise it validates it in full.
+   */
+  configChecksum: 'HOUSEKEEPER_CONFIG_CHECKSUM',
   tableName: 'HOUSEKEEPER_TABLE_NAME',
   queueUrl: 'HOUSEKEEPER_QUEUE_URL',
   deadLetterQueueUrl: 'HOUSEKEEPER_DLQ_URL',
@@ -20,6 +25,41 @@ export const ENV = {
   metricsNamespace: 'POWERTOOLS_METRICS_NAMESPACE',
   serviceName: 'POWERTOOLS_SERVICE_NAME',
 } as const;
+
+/**
+ * What the checksum covers besides the JSON: the form `configToRaw` writes and `trustedConfig`
+ * reads (lib/config/schema.ts). Change it when that form changes, so that a function never trusts
+ * a configuration written in another form.
+ */
+const CONFIG_CHECKSUM_DOMAIN = 'amphora-housekeeper/validated-config/v1';
+
+/** cyrb53 (bryc, public domain): a fast 53-bit string hash, seeded. */
+function cyrb53(text: string, seed: number): number {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2_654_435_761);
+    h2 = Math.imul(h2 ^ ch, 1_597_334_677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2_246_822_507);
+  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3_266_489_909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2_246_822_507);
+  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3_266_489_909);
+  return 4_294_967_296 * (2_097_151 & h2) + (h1 >>> 0);
+}
+
+/**
+ * The checksum the stack sets next to a configuration it validated (`HOUSEKEEPER_CONFIG_CHECKSUM`):
+ * two differently seeded 53-bit hashes of the domain above and the exact JSON text, in hex. It
+ * tells a validated value from one edited since (in the console, by another tool), by accident
+ * or by hand; it is no security boundary, since whoever can change a function's environment can
+ * change its code. Pure JavaScript, so that this contract module needs no Node builtin.
+ */
+export function configChecksum(json: string): string {
+  const text = `${CONFIG_CHECKSUM_DOMAIN}\n${json}`;
+  return [1, 2].map((seed) => cyrb53(text, seed).toString(16).padStart(14, '0')).join('');
+}
 
 /** The service name in logs and metrics (Powertools adds it as the `service` dimension). */
 export const SERVICE_NAME = 'amphora-housekeeper';

@@ -3,13 +3,14 @@
  * reads them through `functions/`), and the pure mapping from an environment to a raw config.
  */
 import * as z from 'zod';
-import { ENV } from './deployment.ts';
+import { configChecksum, ENV } from './deployment.ts';
 import {
   ConfigError,
   type ConfigProblem,
   configSchema,
   type HousekeeperConfig,
   parseConfig,
+  trustedConfig,
 } from './schema.ts';
 
 export { ENV } from './deployment.ts';
@@ -43,7 +44,7 @@ function kindOf(schema: z.ZodType): Kind {
 /** Every option as a dotted field name with its kind, e.g. `openstack.flavor_id`. */
 function optionFields(): Map<string, Kind> {
   const fields = new Map<string, Kind>();
-  for (const [key, schema] of Object.entries(configSchema.shape)) {
+  for (const [key, schema] of Object.entries(configSchema().shape)) {
     // Pools are lists of objects: only the JSON (HOUSEKEEPER_CONFIG, a file) can hold them.
     if (key === 'pools') continue;
     const inner = unwrap(schema as z.ZodType);
@@ -149,6 +150,45 @@ export function configFromEnv(
     throw new ConfigError(problems);
   }
   return parseConfig(raw, sources);
+}
+
+/** A per-option variable (`HOUSEKEEPER_<OPTION>`, known or not) is set. */
+function hasOptionVariable(env: Readonly<Record<string, string | undefined>>): boolean {
+  return Object.keys(env).some(
+    (name) => name.startsWith(PREFIX) && !RESERVED.has(name) && env[name] !== undefined,
+  );
+}
+
+/**
+ * The configuration of a deployed function. The stack validated `HOUSEKEEPER_CONFIG` at synth
+ * and set `HOUSEKEEPER_CONFIG_CHECKSUM` to its checksum: while the checksum matches and no
+ * per-option variable overrides it, the configuration is taken as validated, without building
+ * the schema (the largest part of the cold start that validation costs). Anything else (no
+ * checksum, a value edited since, an override) is validated in full by {@link configFromEnv},
+ * with the same messages.
+ * @throws ConfigError naming every bad variable and value.
+ */
+export function deployedConfigFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): HousekeeperConfig {
+  const json = env[ENV.config];
+  const checksum = env[ENV.configChecksum];
+  if (
+    json !== undefined &&
+    checksum !== undefined &&
+    checksum === configChecksum(json) &&
+    !hasOptionVariable(env)
+  ) {
+    const raw: unknown = JSON.parse(json);
+    if (
+      raw !== null &&
+      typeof raw === 'object' &&
+      Array.isArray((raw as { pools?: unknown }).pools)
+    ) {
+      return trustedConfig(raw as Record<string, unknown>);
+    }
+  }
+  return configFromEnv(env);
 }
 
 /** Every option with its environment variable name, for docs and the CDK app. */

@@ -35,173 +35,210 @@ function seconds(min: number, max: number) {
   return int({ min, max, unit: 'seconds' });
 }
 
-/** Nova server tags: at most 60 characters, no comma or slash. */
-const novaTag = z
-  .string({ error: 'must be a string' })
-  .min(1, { error: 'must not be empty' })
-  .max(60, { error: 'must be at most 60 characters (a Nova tag)' })
-  .regex(/^[^,/:]+$/, {
-    error: 'must not contain ",", "/" or ":" (a Nova tag; ":" marks amphora-id tags)',
-  });
-
-const zoneName = z
-  .string({ error: 'must be a string' })
-  .min(1, { error: 'must not be empty' })
-  .max(255, { error: 'must be at most 255 characters' })
-  .regex(/^[^:*]+$/, { error: 'must not contain ":" or "*"' });
-
-const nonEmpty = z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' });
-
-const idList = (what: string) => z.array(nonEmpty, { error: `must be a list of ${what} ids` });
-
-/**
- * A zone: Octavia's name alone, or with the compute zone sent to Nova and its own networks. A
- * plain name is read as `{ name }`; its problems are reported on the name as written.
- */
-const zoneSchema = z.preprocess(
-  (v) => (typeof v === 'string' || typeof v === 'number' ? { name: v } : v),
-  z.strictObject(
-    {
-      name: zoneName,
-      compute_zone: zoneName.optional(),
-      network_ids: idList('network').optional(),
-    },
-    { error: 'must be a zone name or { name, compute_zone, network_ids }' },
-  ),
-);
-
-const zonesSchema = z.array(zoneSchema, {
-  error: 'must be a list of zone names or { name, compute_zone, network_ids } objects',
-});
-
-/** The launch fields of the `openstack` section: allowed at the top level and in a pool. */
-const launchFields = {
-  image_id: nonEmpty.optional(),
-  image_tag: nonEmpty.optional(),
-  image_owner_id: nonEmpty.optional(),
-  flavor_id: nonEmpty.optional(),
-  network_ids: idList('network').optional(),
-  security_group_ids: idList('security group').optional(),
-  key_name: nonEmpty.optional(),
-  config_drive: z.boolean({ error: 'must be true or false' }).optional(),
-  user_data: z
-    .string({ error: 'must be a string' })
-    .max(65_535, { error: 'must be at most 65535 characters' })
-    .optional(),
-  server_group_id: nonEmpty.optional(),
-};
-
-/** The connection fields of the `openstack` section: top level only, one cloud per deployment. */
-const connectionFields = {
-  /** clouds.yaml entry to read credentials from when running locally. */
-  cloud: nonEmpty.optional(),
-  region_name: nonEmpty.optional(),
-  interface: z
-    .enum(['public', 'internal', 'admin'], { error: 'must be one of public, internal, admin' })
-    .default('public'),
-  ca_bundle_file: nonEmpty.optional(),
-  request_timeout: seconds(1, 300).default(30),
-};
-
-const CONNECTION_FIELDS = Object.keys(connectionFields);
-
-const openstackSchema = z
-  .strictObject({ ...connectionFields, ...launchFields }, { error: 'must be an object' })
-  .default({ interface: 'public', request_timeout: 30 });
-
-const noopSchema = z
-  .strictObject(
-    {
-      /** Simulated time from boot request to ACTIVE (or ERROR). */
-      boot_seconds: seconds(0, DAY).default(0),
-      /** Probability that a simulated boot ends in ERROR. */
-      boot_failure_rate: z
-        .number({ error: 'must be a number' })
-        .min(0, { error: 'must be between 0 and 1' })
-        .max(1, { error: 'must be between 0 and 1' })
-        .default(0),
-    },
-    { error: 'must be an object' },
-  )
-  .default({ boot_seconds: 0, boot_failure_rate: 0 });
-
+/** A pool's name: it becomes a Nova tag. */
 const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$/;
 
-const poolName = z.string({ error: 'must be a string' }).regex(POOL_NAME, {
-  error:
-    'must be 1 to 40 letters, digits, ".", "_" or "-", starting with a letter or digit (it becomes a Nova tag)',
-});
+/** The launch fields of the `openstack` section: allowed at the top level and in a pool. */
+const LAUNCH_FIELDS = [
+  'image_id',
+  'image_tag',
+  'image_owner_id',
+  'flavor_id',
+  'network_ids',
+  'security_group_ids',
+  'key_name',
+  'config_drive',
+  'user_data',
+  'server_group_id',
+] as const;
 
-/** One pool as written; every field but the name defaults to the top-level value. */
-const poolSchema = z.strictObject(
-  {
-    name: poolName,
-    spare_amphora_pool_size: int({ min: 0, max: 10_000 }).optional(),
-    availability_zones: zonesSchema.optional(),
-    maximum_deploying_amphora_count: int({ min: 1, max: 10_000 }).optional(),
-    maximum_preserved_amphora_count: int({ min: 0, max: 10_000 }).optional(),
-    rotation_budget: int({ min: 1, max: 1_000 }).optional(),
-    openstack: z.strictObject(launchFields, { error: 'must be an object' }).optional(),
-  },
-  { error: 'must be an object' },
-);
+/** The connection fields of the `openstack` section: top level only, one cloud per deployment. */
+const CONNECTION_FIELDS = [
+  'cloud',
+  'region_name',
+  'interface',
+  'ca_bundle_file',
+  'request_timeout',
+] as const;
 
-/** The schema of the whole configuration as written, with every default. */
-export const configSchema = z.strictObject({
-  housekeeping_interval: seconds(60, DAY)
-    .refine((v) => v % 60 === 0, {
-      error: 'must be a multiple of 60 seconds: an EventBridge rate counts whole minutes',
-    })
-    .default(60),
-  deployment_name: z
+/**
+ * Builds the schema. Only {@link configSchema} calls it, once: building zod schemas is most of
+ * what validation costs, and a function whose configuration was validated at synth (its
+ * checksum matches, see `lib/config/env.ts`) never needs it.
+ */
+function buildConfigSchema() {
+  /** Nova server tags: at most 60 characters, no comma or slash. */
+  const novaTag = z
     .string({ error: 'must be a string' })
-    .regex(/^[A-Za-z][A-Za-z0-9-]{0,59}$/, {
-      error: 'must be 1 to 60 letters, digits or "-", starting with a letter',
-    })
-    .default('amphora-housekeeper'),
-  spare_amphora_pool_size: int({ min: 0, max: 10_000 }).default(0),
-  maximum_deploying_amphora_count: int({ min: 1, max: 10_000 }).default(2),
-  maximum_preserved_amphora_count: int({ min: 0, max: 10_000 }).default(0),
-  preservation_scheme: z
-    .enum(['keep', 'cycle'], { error: 'must be one of keep, cycle' })
-    .default('keep'),
-  preservation_method: z
-    .enum(['unplug', 'snapshot'], { error: 'must be one of unplug, snapshot' })
-    .default('unplug'),
-  driver: z
-    .enum(['openstack', 'noop'], { error: 'must be one of openstack, noop' })
-    .default('noop'),
-  availability_zones: zonesSchema.default([]),
-  pools: z.array(poolSchema, { error: 'must be a list of pools' }).optional(),
-  rotation_budget: int({ min: 1, max: 1_000 }).default(1),
-  image_refresh_interval: seconds(60, DAY).default(300),
-  boot_timeout: seconds(30, DAY).default(600),
-  amphora_expiry_age: seconds(0, 365 * DAY).default(7 * DAY),
-  create_backoff_initial: seconds(1, DAY).default(60),
-  create_backoff_max: seconds(1, 7 * DAY).default(3_600),
-  /** Defaults to max(600, housekeeping_interval), filled in by parseConfig. */
-  orphan_sweep_interval: seconds(60, 7 * DAY).optional(),
-  orphan_grace_period: seconds(60, 7 * DAY).default(1_800),
-  task_timeout: seconds(60, DAY).default(900),
-  task_max_attempts: int({ min: 1, max: 100 }).default(5),
-  delete_max_attempts: int({ min: 1, max: 100 }).default(5),
-  delete_backoff_initial: seconds(1, SQS_MAX_DELAY_SECONDS).default(30),
-  delete_backoff_max: seconds(1, SQS_MAX_DELAY_SECONDS).default(SQS_MAX_DELAY_SECONDS),
-  preservation_timeout: seconds(60, 7 * DAY).default(3_600),
-  check_initial_delay: seconds(0, SQS_MAX_DELAY_SECONDS).default(15),
-  check_max_delay: seconds(1, SQS_MAX_DELAY_SECONDS).default(120),
-  planner_lease_ttl: seconds(30, 3_600).default(300),
-  executor_timeout: seconds(10, 900).default(60),
-  executor_batch_size: int({ min: 1, max: 100 }).default(10),
-  executor_batch_window: seconds(0, 300).default(0),
-  executor_max_concurrency: int({ min: 2, max: 1_000 }).default(5),
-  /** Defaults to deployment_name, filled in by parseConfig. */
-  ownership_tag: novaTag.optional(),
-  openstack: openstackSchema,
-  noop: noopSchema,
-});
+    .min(1, { error: 'must not be empty' })
+    .max(60, { error: 'must be at most 60 characters (a Nova tag)' })
+    .regex(/^[^,/:]+$/, {
+      error: 'must not contain ",", "/" or ":" (a Nova tag; ":" marks amphora-id tags)',
+    });
 
-type RawConfig = z.output<typeof configSchema>;
+  const zoneName = z
+    .string({ error: 'must be a string' })
+    .min(1, { error: 'must not be empty' })
+    .max(255, { error: 'must be at most 255 characters' })
+    .regex(/^[^:*]+$/, { error: 'must not contain ":" or "*"' });
+
+  const nonEmpty = z.string({ error: 'must be a string' }).min(1, { error: 'must not be empty' });
+
+  const idList = (what: string) => z.array(nonEmpty, { error: `must be a list of ${what} ids` });
+
+  /**
+   * A zone: Octavia's name alone, or with the compute zone sent to Nova and its own networks. A
+   * plain name is read as `{ name }`; its problems are reported on the name as written.
+   */
+  const zoneSchema = z.preprocess(
+    (v) => (typeof v === 'string' || typeof v === 'number' ? { name: v } : v),
+    z.strictObject(
+      {
+        name: zoneName,
+        compute_zone: zoneName.optional(),
+        network_ids: idList('network').optional(),
+      },
+      { error: 'must be a zone name or { name, compute_zone, network_ids }' },
+    ),
+  );
+
+  const zonesSchema = z.array(zoneSchema, {
+    error: 'must be a list of zone names or { name, compute_zone, network_ids } objects',
+  });
+
+  /** The launch fields of the `openstack` section: allowed at the top level and in a pool. */
+  const launchFields = {
+    image_id: nonEmpty.optional(),
+    image_tag: nonEmpty.optional(),
+    image_owner_id: nonEmpty.optional(),
+    flavor_id: nonEmpty.optional(),
+    network_ids: idList('network').optional(),
+    security_group_ids: idList('security group').optional(),
+    key_name: nonEmpty.optional(),
+    config_drive: z.boolean({ error: 'must be true or false' }).optional(),
+    user_data: z
+      .string({ error: 'must be a string' })
+      .max(65_535, { error: 'must be at most 65535 characters' })
+      .optional(),
+    server_group_id: nonEmpty.optional(),
+  } satisfies Record<(typeof LAUNCH_FIELDS)[number], z.ZodType>;
+
+  /** The connection fields of the `openstack` section: top level only, one cloud per deployment. */
+  const connectionFields = {
+    /** clouds.yaml entry to read credentials from when running locally. */
+    cloud: nonEmpty.optional(),
+    region_name: nonEmpty.optional(),
+    interface: z
+      .enum(['public', 'internal', 'admin'], { error: 'must be one of public, internal, admin' })
+      .default('public'),
+    ca_bundle_file: nonEmpty.optional(),
+    request_timeout: seconds(1, 300).default(30),
+  } satisfies Record<(typeof CONNECTION_FIELDS)[number], z.ZodType>;
+
+  const openstackSchema = z
+    .strictObject({ ...connectionFields, ...launchFields }, { error: 'must be an object' })
+    .default({ interface: 'public', request_timeout: 30 });
+
+  const noopSchema = z
+    .strictObject(
+      {
+        /** Simulated time from boot request to ACTIVE (or ERROR). */
+        boot_seconds: seconds(0, DAY).default(0),
+        /** Probability that a simulated boot ends in ERROR. */
+        boot_failure_rate: z
+          .number({ error: 'must be a number' })
+          .min(0, { error: 'must be between 0 and 1' })
+          .max(1, { error: 'must be between 0 and 1' })
+          .default(0),
+      },
+      { error: 'must be an object' },
+    )
+    .default({ boot_seconds: 0, boot_failure_rate: 0 });
+
+  const poolName = z.string({ error: 'must be a string' }).regex(POOL_NAME, {
+    error:
+      'must be 1 to 40 letters, digits, ".", "_" or "-", starting with a letter or digit (it becomes a Nova tag)',
+  });
+
+  /** One pool as written; every field but the name defaults to the top-level value. */
+  const poolSchema = z.strictObject(
+    {
+      name: poolName,
+      spare_amphora_pool_size: int({ min: 0, max: 10_000 }).optional(),
+      availability_zones: zonesSchema.optional(),
+      maximum_deploying_amphora_count: int({ min: 1, max: 10_000 }).optional(),
+      maximum_preserved_amphora_count: int({ min: 0, max: 10_000 }).optional(),
+      rotation_budget: int({ min: 1, max: 1_000 }).optional(),
+      openstack: z.strictObject(launchFields, { error: 'must be an object' }).optional(),
+    },
+    { error: 'must be an object' },
+  );
+
+  return z.strictObject({
+    housekeeping_interval: seconds(60, DAY)
+      .refine((v) => v % 60 === 0, {
+        error: 'must be a multiple of 60 seconds: an EventBridge rate counts whole minutes',
+      })
+      .default(60),
+    deployment_name: z
+      .string({ error: 'must be a string' })
+      .regex(/^[A-Za-z][A-Za-z0-9-]{0,59}$/, {
+        error: 'must be 1 to 60 letters, digits or "-", starting with a letter',
+      })
+      .default('amphora-housekeeper'),
+    spare_amphora_pool_size: int({ min: 0, max: 10_000 }).default(0),
+    maximum_deploying_amphora_count: int({ min: 1, max: 10_000 }).default(2),
+    maximum_preserved_amphora_count: int({ min: 0, max: 10_000 }).default(0),
+    preservation_scheme: z
+      .enum(['keep', 'cycle'], { error: 'must be one of keep, cycle' })
+      .default('keep'),
+    preservation_method: z
+      .enum(['unplug', 'snapshot'], { error: 'must be one of unplug, snapshot' })
+      .default('unplug'),
+    driver: z
+      .enum(['openstack', 'noop'], { error: 'must be one of openstack, noop' })
+      .default('noop'),
+    availability_zones: zonesSchema.default([]),
+    pools: z.array(poolSchema, { error: 'must be a list of pools' }).optional(),
+    rotation_budget: int({ min: 1, max: 1_000 }).default(1),
+    image_refresh_interval: seconds(60, DAY).default(300),
+    boot_timeout: seconds(30, DAY).default(600),
+    amphora_expiry_age: seconds(0, 365 * DAY).default(7 * DAY),
+    create_backoff_initial: seconds(1, DAY).default(60),
+    create_backoff_max: seconds(1, 7 * DAY).default(3_600),
+    /** Defaults to max(600, housekeeping_interval), filled in by parseConfig. */
+    orphan_sweep_interval: seconds(60, 7 * DAY).optional(),
+    orphan_grace_period: seconds(60, 7 * DAY).default(1_800),
+    task_timeout: seconds(60, DAY).default(900),
+    task_max_attempts: int({ min: 1, max: 100 }).default(5),
+    delete_max_attempts: int({ min: 1, max: 100 }).default(5),
+    delete_backoff_initial: seconds(1, SQS_MAX_DELAY_SECONDS).default(30),
+    delete_backoff_max: seconds(1, SQS_MAX_DELAY_SECONDS).default(SQS_MAX_DELAY_SECONDS),
+    preservation_timeout: seconds(60, 7 * DAY).default(3_600),
+    check_initial_delay: seconds(0, SQS_MAX_DELAY_SECONDS).default(15),
+    check_max_delay: seconds(1, SQS_MAX_DELAY_SECONDS).default(120),
+    planner_lease_ttl: seconds(30, 3_600).default(300),
+    executor_timeout: seconds(10, 900).default(60),
+    executor_batch_size: int({ min: 1, max: 100 }).default(10),
+    executor_batch_window: seconds(0, 300).default(0),
+    executor_max_concurrency: int({ min: 2, max: 1_000 }).default(5),
+    /** Defaults to deployment_name, filled in by parseConfig. */
+    ownership_tag: novaTag.optional(),
+    openstack: openstackSchema,
+    noop: noopSchema,
+  });
+}
+
+type ConfigSchema = ReturnType<typeof buildConfigSchema>;
+let schema: ConfigSchema | undefined;
+
+/** The schema of the whole configuration as written, with every default; built on first use. */
+export function configSchema(): ConfigSchema {
+  schema ??= buildConfigSchema();
+  return schema;
+}
+
+type RawConfig = z.output<ConfigSchema>;
 
 /** The cloud connection of the openstack driver (the launch spec lives in each pool). */
 export interface OpenStackConnection {
@@ -293,7 +330,7 @@ function zoneSpec(z: { name: string; compute_zone?: string; network_ids?: string
   } satisfies ZoneSpec;
 }
 
-type LaunchInput = Partial<Record<keyof typeof launchFields, unknown>>;
+type LaunchInput = Partial<Record<(typeof LAUNCH_FIELDS)[number], unknown>>;
 
 function launchOf(top: LaunchInput, own: LaunchInput | undefined): LaunchSpec {
   const pick = <K extends keyof LaunchInput>(k: K) =>
@@ -496,7 +533,7 @@ function fieldProblems(input: unknown, issues: readonly z.core.$ZodIssue[]): Con
           field: fieldName(input, path),
           value: at(input, path),
           rule:
-            inPool && CONNECTION_FIELDS.includes(key)
+            inPool && (CONNECTION_FIELDS as readonly string[]).includes(key)
               ? 'is a connection setting: set it once in the top-level openstack section'
               : issue.path[0] === 'pools' && issue.path.length === 2
                 ? 'is not a known pool option'
@@ -545,7 +582,7 @@ export function parseConfig(
   input: unknown,
   sources: Readonly<Record<string, string>> = {},
 ): HousekeeperConfig {
-  const result = configSchema.safeParse(input ?? {}, { reportInput: true });
+  const result = configSchema().safeParse(input ?? {}, { reportInput: true });
   let problems: ConfigProblem[] = [];
   let raw: RawConfig | undefined;
   if (result.success) raw = result.data;
@@ -556,7 +593,7 @@ export function parseConfig(
     const paths = result.error.issues.map((i) =>
       i.code === 'unrecognized_keys' ? [...i.path, ...i.keys] : i.path,
     );
-    const retry = configSchema.safeParse(without(input, paths));
+    const retry = configSchema().safeParse(without(input, paths));
     if (retry.success) raw = retry.data;
   }
   let config: HousekeeperConfig | undefined;
@@ -600,6 +637,44 @@ export function configToRaw(config: HousekeeperConfig): Record<string, unknown> 
       availability_zones: p.zones.filter((z) => z.name !== ANY_ZONE),
       rotation_budget: p.rotation_budget,
       openstack: { ...p.launch },
+      ...(p.maximum_deploying_amphora_count !== undefined
+        ? { maximum_deploying_amphora_count: p.maximum_deploying_amphora_count }
+        : {}),
+      ...(p.maximum_preserved_amphora_count !== undefined
+        ? { maximum_preserved_amphora_count: p.maximum_preserved_amphora_count }
+        : {}),
+    })),
+  };
+}
+
+/**
+ * The inverse of {@link configToRaw}, without validating: the configuration a raw one written by
+ * `configToRaw` means. Only for a value proven to be such, i.e. one whose checksum
+ * (`HOUSEKEEPER_CONFIG_CHECKSUM`) matches what the stack validated at synth; everything else goes
+ * through {@link parseConfig}. Gives exactly what `parseConfig` gives for the same value (a test
+ * proves it), without building the schema.
+ */
+export function trustedConfig(raw: Record<string, unknown>): HousekeeperConfig {
+  const { pools, ...rest } = raw as unknown as Omit<HousekeeperConfig, 'pools'> & {
+    pools: ReadonlyArray<{
+      name: string;
+      spare_amphora_pool_size: number;
+      availability_zones: Array<{ name: string; compute_zone?: string; network_ids?: string[] }>;
+      rotation_budget: number;
+      openstack: LaunchSpec;
+      maximum_deploying_amphora_count?: number;
+      maximum_preserved_amphora_count?: number;
+    }>;
+  };
+  return {
+    ...rest,
+    pools: pools.map((p) => ({
+      name: p.name,
+      spare_amphora_pool_size: p.spare_amphora_pool_size,
+      zones:
+        p.availability_zones.length > 0 ? p.availability_zones.map(zoneSpec) : [{ name: ANY_ZONE }],
+      launch: p.openstack,
+      rotation_budget: p.rotation_budget,
       ...(p.maximum_deploying_amphora_count !== undefined
         ? { maximum_deploying_amphora_count: p.maximum_deploying_amphora_count }
         : {}),

@@ -9,42 +9,61 @@ import { MalformedTaskError } from './errors.ts';
 /** The schema version written into every message body. */
 export const TASK_SCHEMA_VERSION = 1;
 
-const recordTask = z.strictObject({
-  v: z.literal(TASK_SCHEMA_VERSION),
-  type: z.enum(['CREATE', 'CHECK', 'REMOVE', 'PRESERVE']),
-  taskId: z.string().min(1),
-  issuedAt: z.number().int().nonnegative(),
-  amphoraId: z.string().min(1),
-  /** The record version the task was issued against; any other version makes it stale. */
-  version: z.number().int().positive(),
-});
+/**
+ * Builds the schemas. Only {@link schemas} calls it, once, when a message is first decoded:
+ * building zod schemas costs at cold start, and the planner only encodes.
+ */
+function buildSchemas() {
+  const recordTask = z.strictObject({
+    v: z.literal(TASK_SCHEMA_VERSION),
+    type: z.enum(['CREATE', 'CHECK', 'REMOVE', 'PRESERVE']),
+    taskId: z.string().min(1),
+    issuedAt: z.number().int().nonnegative(),
+    amphoraId: z.string().min(1),
+    /** The record version the task was issued against; any other version makes it stale. */
+    version: z.number().int().positive(),
+  });
 
-const sweepTask = z.strictObject({
-  v: z.literal(TASK_SCHEMA_VERSION),
-  type: z.literal('SWEEP'),
-  taskId: z.string().min(1),
-  issuedAt: z.number().int().nonnegative(),
-});
+  const sweepTask = z.strictObject({
+    v: z.literal(TASK_SCHEMA_VERSION),
+    type: z.literal('SWEEP'),
+    taskId: z.string().min(1),
+    issuedAt: z.number().int().nonnegative(),
+  });
 
-const resolveImageTask = z.strictObject({
-  v: z.literal(TASK_SCHEMA_VERSION),
-  type: z.literal('RESOLVE_IMAGE'),
-  taskId: z.string().min(1),
-  issuedAt: z.number().int().nonnegative(),
-  /** The pool whose image tag to resolve. */
-  pool: z.string().min(1),
-});
+  const resolveImageTask = z.strictObject({
+    v: z.literal(TASK_SCHEMA_VERSION),
+    type: z.literal('RESOLVE_IMAGE'),
+    taskId: z.string().min(1),
+    issuedAt: z.number().int().nonnegative(),
+    /** The pool whose image tag to resolve. */
+    pool: z.string().min(1),
+  });
 
-const taskSchema = z.discriminatedUnion('type', [recordTask, sweepTask, resolveImageTask]);
+  return {
+    recordTask,
+    sweepTask,
+    resolveImageTask,
+    taskSchema: z.discriminatedUnion('type', [recordTask, sweepTask, resolveImageTask]),
+  };
+}
+
+type Schemas = ReturnType<typeof buildSchemas>;
+let built: Schemas | undefined;
+
+function schemas(): Schemas {
+  built ??= buildSchemas();
+  return built;
+}
 
 /** A task on one amphora record. */
-export type RecordTask = z.output<typeof recordTask>;
+export type RecordTask = z.output<Schemas['recordTask']>;
 /** The orphan sweep. */
-export type SweepTask = z.output<typeof sweepTask>;
+export type SweepTask = z.output<Schemas['sweepTask']>;
 /** The resolution of a pool's image tag to the newest active image. */
-export type ResolveImageTask = z.output<typeof resolveImageTask>;
+export type ResolveImageTask = z.output<Schemas['resolveImageTask']>;
 /** Any task message. */
-export type Task = z.output<typeof taskSchema>;
+export type Task = z.output<Schemas['taskSchema']>;
 
 /** A task to send, with an optional delivery delay. */
 export interface OutgoingTask {
@@ -86,7 +105,7 @@ export function decodeTask(body: string): Task {
       `task schema version ${clip(JSON.stringify(json.v) ?? 'undefined', 40)} is not supported (expected ${TASK_SCHEMA_VERSION}): ${preview(body)}`,
     );
   }
-  const result = taskSchema.safeParse(json);
+  const result = schemas().taskSchema.safeParse(json);
   if (!result.success) {
     const why = result.error.issues
       .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)

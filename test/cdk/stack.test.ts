@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { SCHEDULE_INPUT } from '../../cdk/planner-schedule.ts';
-import { runtimeFromEnv } from '../../functions/aws-runtime.ts';
+import { executorRuntimeFromEnv } from '../../functions/executor-runtime.ts';
+import { plannerRuntimeFromEnv } from '../../functions/planner-runtime.ts';
 import {
   BY_EXPIRY,
   BY_STATE_AGE,
@@ -179,7 +180,9 @@ describe.each(ALL)('the %s stack', (variant) => {
       const known = new Set<string>([...Object.values(ENV), 'NODE_OPTIONS']);
 
       // Act
-      const runtime = runtimeFromEnv(variables);
+      const runtime = (part === 'Planner' ? plannerRuntimeFromEnv : executorRuntimeFromEnv)(
+        variables,
+      );
 
       // Assess
       expect(Object.keys(variables).filter((k) => !known.has(k))).toStrictEqual([]);

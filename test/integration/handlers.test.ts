@@ -6,13 +6,14 @@ import { randomUUID } from 'node:crypto';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Context, ScheduledEvent, SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runtimeFromEnv } from '../../functions/aws-runtime.ts';
 import { executorHandler, TIMEOUT_EARLY_MS } from '../../functions/executor-handler.ts';
+import { executorRuntimeFromEnv } from '../../functions/executor-runtime.ts';
 import { plannerHandler } from '../../functions/planner-handler.ts';
+import { plannerRuntimeFromEnv } from '../../functions/planner-runtime.ts';
 import { DynamoDbPoolStore } from '../../lib/adapters/dynamodb/dynamodb-pool-store.ts';
-import { METRICS } from '../../lib/config/deployment.ts';
+import { configChecksum, METRICS } from '../../lib/config/deployment.ts';
 import { ENV } from '../../lib/config/env.ts';
-import { ConfigError } from '../../lib/config/schema.ts';
+import { ConfigError, configToRaw, parseConfig } from '../../lib/config/schema.ts';
 import { UnavailableError } from '../../lib/domain/errors.ts';
 import { TASK_SCHEMA_VERSION } from '../../lib/domain/tasks.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/local/emulators.ts';
@@ -129,7 +130,10 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-describe('cold start', () => {
+describe.each([
+  ['planner', plannerRuntimeFromEnv],
+  ['executor', executorRuntimeFromEnv],
+] as const)('cold start of the %s', (_name, runtimeFromEnv) => {
   it('refuses a bad configuration with the schema’s message, naming every field', () => {
     expect(() =>
       runtimeFromEnv({
@@ -174,10 +178,34 @@ describe('entry points', () => {
   );
 });
 
+describe('entry points, deployed configuration', () => {
+  it.each(['planner', 'executor'])(
+    'the %s module trusts the configuration the stack validated, and validates one edited since in full',
+    async (name) => {
+      const { env } = await environment();
+      const json = JSON.stringify(configToRaw(parseConfig({ spare_amphora_pool_size: 2 })));
+      for (const [k, v] of Object.entries(env)) vi.stubEnv(k, v);
+      vi.stubEnv(ENV.config, json);
+      vi.stubEnv(ENV.configChecksum, configChecksum(json));
+      vi.resetModules();
+      const loaded = await import(`../../functions/${name}.ts`);
+      expect(typeof loaded.handler).toBe('function');
+
+      // Edited in the console after the deploy: the checksum is the old value's.
+      vi.stubEnv(ENV.config, JSON.stringify({ ...JSON.parse(json), executor_batch_size: 0 }));
+      vi.resetModules();
+      await expect(import(`../../functions/${name}.ts`)).rejects.toThrow(
+        'executor_batch_size = 0: must be at least 1',
+      );
+      for (const k of [...Object.keys(env), ENV.configChecksum]) vi.stubEnv(k, undefined);
+    },
+  );
+});
+
 describe('planner handler', () => {
   it('runs one cycle per scheduled event, logging the pool and publishing EMF metrics', async () => {
     const { env, table } = await environment();
-    const handler = plannerHandler(runtimeFromEnv(env));
+    const handler = plannerHandler(plannerRuntimeFromEnv(env));
     const event = { 'detail-type': 'Scheduled Event', source: 'aws.events' } as ScheduledEvent;
 
     const { result, lines } = await captureStdout(() => handler(event, context()));
@@ -218,7 +246,7 @@ describe('planner handler', () => {
 
   it('fails the invocation when the store fails, so that alarms fire', async () => {
     const { env } = await environment();
-    const runtime = runtimeFromEnv(env);
+    const runtime = plannerRuntimeFromEnv(env);
     runtime.store.getPoolState = async () => {
       throw new Error('DynamoDB is down');
     };
@@ -233,7 +261,7 @@ describe('planner handler', () => {
 describe('executor handler', () => {
   it('runs a batch, dead-letters a malformed message and reports only the retry as failed', async () => {
     const { env, table, queueUrl, deadLetterQueueUrl } = await environment();
-    const runtime = runtimeFromEnv(env);
+    const runtime = executorRuntimeFromEnv(env);
     const store = new DynamoDbPoolStore({ client: dynamo.client, tableName: table });
     const ok = rec('PENDING_CREATE', {
       id: randomUUID(),
@@ -284,7 +312,7 @@ describe('executor handler', () => {
 
   it('passes the abort signal that fires just before the Lambda timeout down to driver calls', async () => {
     const { env, table, queueUrl } = await environment();
-    const runtime = runtimeFromEnv(env);
+    const runtime = executorRuntimeFromEnv(env);
     const store = new DynamoDbPoolStore({ client: dynamo.client, tableName: table });
     const r = rec('PENDING_CREATE', {
       id: randomUUID(),

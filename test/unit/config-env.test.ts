@@ -367,11 +367,11 @@ describe('envNameOf and optionEnvNames', () => {
   it('lists every option of the schema, nested ones by their dotted name', () => {
     // Prepare
     const expected: string[] = [];
-    for (const [key, schema] of Object.entries(configSchema.shape)) {
+    for (const [key, schema] of Object.entries(configSchema().shape)) {
       // Pools are lists of objects: JSON only, no variable of their own.
       if (key === 'pools') continue;
       if (key === 'openstack' || key === 'noop') {
-        const inner = (schema as typeof configSchema.shape.openstack).unwrap();
+        const inner = (schema as ReturnType<typeof configSchema>['shape']['openstack']).unwrap();
         expected.push(...Object.keys(inner.shape).map((sub) => `${key}.${sub}`));
       } else {
         expected.push(key);
