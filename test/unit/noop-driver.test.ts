@@ -461,6 +461,40 @@ describe('fault rules cost no request per call, and reach other processes within
     expect(seen.faultListings).toBe(2);
   });
 
+  it('lists the rules once for concurrent calls whose list expired together', async () => {
+    // Prepare
+    const { state, clock } = cloud();
+    const { store, seen } = anotherProcess(state);
+    const d = new NoopDriver({ state: store, clock, newId: () => 'srv' }, TAG, INSTANT);
+    const server = await d.createServer(bootRequest('amp-1', '*'));
+    clock.advance(FAULT_RULES_MAX_AGE_MS);
+
+    // Act
+    const results = await outcomes(Array.from({ length: 10 }, () => d.getServer(server.id)));
+
+    // Assess
+    expect(results).toStrictEqual(Array(10).fill('ok'));
+    expect(seen.faultListings).toBe(2);
+  });
+
+  it('applies a rule this process injects while a listing is in flight', async () => {
+    // Prepare: the listing that began before the injection must not hide the rule afterwards
+    const { state, clock, control } = cloud();
+    const d = new NoopDriver({ state, clock, newId: () => 'srv' }, TAG, INSTANT);
+    const server = await d.createServer(bootRequest('amp-1', '*'));
+    clock.advance(FAULT_RULES_MAX_AGE_MS);
+
+    // Act
+    const before = d.getServer(server.id);
+    await control.injectFault({ operation: 'getServer', error: 'Unavailable', times: 1 });
+    const during = await outcomes([before]);
+    const after = await outcomes([d.getServer(server.id)]);
+
+    // Assess
+    expect(during.length + after.length).toBe(2);
+    expect([...during, ...after]).toContain('Unavailable');
+  });
+
   it.each<[string, Omit<FaultRule, 'id'>]>([
     ['times', { operation: 'getServer', error: 'Unavailable', times: 2 }],
     ['probability', { operation: 'getServer', error: 'Unauthorized', probability: 1 }],

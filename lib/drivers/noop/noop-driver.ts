@@ -137,6 +137,14 @@ const faultRulesRead = new WeakMap<
   CloudStateStore,
   { readonly at: number; readonly rules: Versioned[] }
 >();
+/** The listing of fault rules in flight per store: concurrent calls, expiring together, share it. */
+const faultRulesReading = new WeakMap<CloudStateStore, Promise<Versioned[]>>();
+
+/** Makes the drivers of this process over `state` list the fault rules again on their next call. */
+function forgetFaultRules(state: CloudStateStore): void {
+  faultRulesRead.delete(state);
+  faultRulesReading.delete(state);
+}
 
 /** The newest published image with `tag` (of `ownerId`, when given). */
 function newestWithTag(
@@ -152,10 +160,8 @@ function newestWithTag(
 
 /** Deletes a simulated server and its index entry. @throws NotFoundError when it is absent. */
 async function removeServer(state: CloudStateStore, serverId: string): Promise<void> {
-  const entry = await state.get(SERVER + serverId);
-  if (!entry || !(await state.delete(SERVER + serverId))) {
-    throw new NotFoundError(`server ${serverId} not found`);
-  }
+  const entry = await state.delete(SERVER + serverId);
+  if (!entry) throw new NotFoundError(`server ${serverId} not found`);
   const amphoraId = amphoraIdFromTags((entry.value as SimServer).tags);
   if (amphoraId !== undefined) await state.delete(`${BY_AMPHORA}${amphoraId}/${serverId}`);
 }
@@ -385,9 +391,27 @@ export class NoopDriver implements AmphoraDriver {
     const now = this.deps.clock.now();
     const read = faultRulesRead.get(this.deps.state);
     if (read && now >= read.at && now - read.at < FAULT_RULES_MAX_AGE_MS) return read.rules;
-    const rules = await this.deps.state.list(FAULT);
-    faultRulesRead.set(this.deps.state, { at: now, rules });
-    return rules;
+    const state = this.deps.state;
+    let reading = faultRulesReading.get(state);
+    if (!reading) {
+      const listing: Promise<Versioned[]> = state.list(FAULT).then(
+        (rules) => {
+          // A change through this process's control since the listing began voids it.
+          if (faultRulesReading.get(state) === listing) {
+            faultRulesRead.set(state, { at: now, rules });
+            faultRulesReading.delete(state);
+          }
+          return rules;
+        },
+        (error: unknown) => {
+          if (faultRulesReading.get(state) === listing) faultRulesReading.delete(state);
+          throw error;
+        },
+      );
+      reading = listing;
+      faultRulesReading.set(state, listing);
+    }
+    return reading;
   }
 
   /** Keeps the remembered rules in step with a rule this process consumed (or found gone). */
@@ -464,14 +488,14 @@ export class NoopCloudControl {
     }
     const full: FaultRule = { id: this.newId(), ...rule };
     await this.state.put(FAULT + full.id, full, 'absent');
-    faultRulesRead.delete(this.state);
+    forgetFaultRules(this.state);
     return full;
   }
 
   /** Removes every fault rule. */
   async clearFaults(): Promise<void> {
     for (const e of await this.state.list(FAULT)) await this.state.delete(e.key);
-    faultRulesRead.delete(this.state);
+    forgetFaultRules(this.state);
   }
 
   /** The active fault rules. */
