@@ -13,8 +13,10 @@ import { type ExecutionReport, type ExecutorDeps, executeMessage } from './execu
 
 /**
  * Receives up to `max` messages, executes them concurrently, then settles them together: one
- * batched delete for every message that is done. @throws the first failure of an execution or
- * of settling, after every other message was settled.
+ * batched delete for every message that is done. The deletes wait for the batch's slowest task;
+ * a message whose visibility runs out meanwhile comes back and finds its task stale.
+ * @throws the first failure of an execution or of settling, after every other message was
+ * settled.
  */
 export async function consumeBatch(
   deps: ExecutorDeps,
