@@ -128,6 +128,17 @@ export const DROPPED = 'dropped-cloud-refusing';
 export const CLOUD_HEALTH_MAX_AGE_MS = 5_000;
 
 const healthCache = new WeakMap<object, { readonly at: number; readonly health?: CloudHealth }>();
+/** The read of the cloud's health in flight per store: a batch's tasks, expiring together, share it. */
+const healthReads = new WeakMap<object, Promise<CloudHealth | undefined>>();
+
+function readHealth(store: ExecutorDeps['store']): Promise<CloudHealth | undefined> {
+  let read = healthReads.get(store);
+  if (!read) {
+    read = store.getCloudHealth().finally(() => healthReads.delete(store));
+    healthReads.set(store, read);
+  }
+  return read;
+}
 
 /**
  * The cloud breaker around one task (lib/domain/cloud-health.ts decides; this does the I/O). The
@@ -152,7 +163,7 @@ class Breaker {
     const now = deps.clock.now();
     const cached = healthCache.get(deps.store);
     if (cached && now - cached.at < CLOUD_HEALTH_MAX_AGE_MS) this.health = cached.health;
-    else this.remember(await deps.store.getCloudHealth());
+    else this.remember(await readHealth(deps.store));
     const g = gate(this.health, now);
     if (g === 'go') return true;
     if (g === 'drop') return false;

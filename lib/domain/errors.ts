@@ -166,5 +166,17 @@ export class TaskSendError extends HousekeeperError {
   }
 }
 
+/**
+ * Some handled messages could not be deleted from the queue: they come back after their
+ * visibility timeout and run again (tasks are idempotent), so nothing is lost.
+ */
+export class TaskAckError extends HousekeeperError {
+  readonly failedReceipts: readonly string[];
+  constructor(failedReceipts: readonly string[], message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.failedReceipts = failedReceipts;
+  }
+}
+
 /** An operator action that does not apply to the amphora as it stands. */
 export class OperatorActionError extends HousekeeperError {}

@@ -19,8 +19,11 @@ export interface CloudStateStore {
    * @returns whether the write happened.
    */
   put(key: string, value: unknown, expected: number | 'absent'): Promise<boolean>;
-  /** Deletes a key if present (and at `expected`, when given). @returns whether it was deleted. */
-  delete(key: string, expected?: number): Promise<boolean>;
+  /**
+   * Deletes a key if present (and at `expected`, when given).
+   * @returns the entry this call deleted, or `undefined` when it deleted nothing.
+   */
+  delete(key: string, expected?: number): Promise<Versioned | undefined>;
   /** Every entry whose key starts with `prefix`. */
   list(prefix: string): Promise<Versioned[]>;
 }

@@ -45,8 +45,11 @@ export interface ReceivedMessage extends IncomingMessage {
 export interface MessageSource {
   /** Up to `max` messages (a long poll may wait for them); rejects if `signal` aborts. */
   receive(max: number, signal?: AbortSignal): Promise<ReceivedMessage[]>;
-  /** Deletes a handled message; a receipt no longer valid is ignored (the work may rerun). */
-  ack(receipt: string): Promise<unknown>;
+  /**
+   * Deletes handled messages (the adapter batches them); a receipt no longer valid is ignored
+   * (the work may rerun). Rejects when some could not be deleted: those come back, never lost.
+   */
+  ack(receipts: readonly string[]): Promise<unknown>;
   /** Makes the message visible again after `delaySeconds` (SQS: ChangeMessageVisibility). */
   retryLater(receipt: string, delaySeconds: number): Promise<unknown>;
 }

@@ -72,10 +72,10 @@ export function describeCloudStateContract(
       if (present) await store.put('k', 'value', 'absent');
 
       // Act
-      const ok = await store.delete('k', expected);
+      const gone = await store.delete('k', expected);
 
-      // Assess
-      expect(ok).toBe(deleted);
+      // Assess: a deletion hands back what it deleted
+      expect(gone).toStrictEqual(deleted ? { key: 'k', value: 'value', version: 1 } : undefined);
       expect((await store.get('k')) !== undefined).toBe(present && !deleted);
     });
 

@@ -20,6 +20,8 @@ export interface DriverHarness {
   spec: BootSpec;
   /** Publishes a bootable image carrying `tag`, read back by `resolveImage`; returns its id. */
   publishImage(tag: string): Promise<string>;
+  /** Servers the cloud has sent the driver so far (listed or shown), counted below the driver. */
+  serversSent(): number;
   cleanup(): Promise<void>;
 }
 
@@ -96,6 +98,23 @@ export function describeDriverContract(name: string, setup: () => Promise<Driver
       const onlyA = await h.driver.listServers({ amphoraId: a });
       expect(onlyA.map((s) => s.id)).toEqual([sa.id]);
       expect(onlyA[0]!.amphoraId).toBe(a);
+    });
+
+    it('looks up one amphora’s server alone: the cloud sends that server, never the pool', async () => {
+      const a = randomUUID();
+      const sa = await h.driver.createServer(bootRequest(a, '*', h.spec));
+      made.push(sa.id);
+      for (let i = 0; i < 2; i++) {
+        made.push((await h.driver.createServer(bootRequest(randomUUID(), '*', h.spec))).id);
+      }
+      const before = h.serversSent();
+      const found = await h.driver.listServers({ amphoraId: a });
+      const sentForHit = h.serversSent() - before;
+      const missing = await h.driver.listServers({ amphoraId: randomUUID() });
+      expect(found.map((s) => s.id)).toEqual([sa.id]);
+      expect(sentForHit).toBe(1);
+      expect(missing).toEqual([]);
+      expect(h.serversSent() - before).toBe(1);
     });
 
     it('raises NotFoundError for a server that does not exist', async () => {

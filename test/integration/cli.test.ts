@@ -3,13 +3,19 @@
  * pool in .local/, and later commands inspect and change that same pool.
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DynamoDbCloudState } from '../../lib/adapters/dynamodb/dynamodb-cloud-state.ts';
+import { ManualClock } from '../../lib/adapters/memory/manual-clock.ts';
+import { UnavailableError } from '../../lib/domain/errors.ts';
+import { FAULT_RULES_MAX_AGE_MS, NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/local/emulators.ts';
 import { startTestDynamo, startTestSqs } from '../support/aws.ts';
+import { bootRequest } from '../support/boot.ts';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '../../functions/cli.ts');
@@ -166,6 +172,54 @@ describe('housekeeper CLI on the local emulators', () => {
         spares: { ready: 0, target: 3 },
         deploying: { count: 2, cap: 2 },
       });
+    } finally {
+      await Promise.all([dynamo.stop(), sqs.stop()]);
+    }
+  }, 120_000);
+
+  it('`noop fault` reaches an executor in another process within FAULT_RULES_MAX_AGE_MS', async () => {
+    const [dynamo, sqs] = await Promise.all([startTestDynamo(), startTestSqs()]);
+    try {
+      // Prepare: an executor's noop driver on the same table has read the (empty) rules
+      const table = await dynamo.newTable();
+      const urls = await sqs.newQueues();
+      const clock = new ManualClock();
+      const driver = new NoopDriver(
+        {
+          state: new DynamoDbCloudState({ client: dynamo.client, tableName: table }),
+          clock,
+          newId: randomUUID,
+        },
+        'amphora-housekeeper',
+        { bootSeconds: 0, bootFailureRate: 0 },
+      );
+      const server = await driver.createServer(bootRequest(randomUUID()));
+      await driver.getServer(server.id);
+      const env = {
+        HOUSEKEEPER_TABLE_NAME: table,
+        HOUSEKEEPER_QUEUE_URL: urls.queueUrl,
+        HOUSEKEEPER_DLQ_URL: urls.deadLetterQueueUrl,
+        HOUSEKEEPER_DYNAMODB_ENDPOINT: dynamo.endpoint,
+        HOUSEKEEPER_SQS_ENDPOINT: sqs.endpoint,
+        HOUSEKEEPER_CONFIG: JSON.stringify({ spare_amphora_pool_size: 1 }),
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      };
+
+      // Act
+      const fault = await housekeeperWith(
+        env,
+        ...['noop', 'fault', '--target', 'aws', '--operation', 'getServer'],
+        ...['--error', 'Unavailable', '--times', '1'],
+      );
+      clock.advance(FAULT_RULES_MAX_AGE_MS);
+      const failed = driver.getServer(server.id);
+
+      // Assess
+      expect(fault.code, fault.stderr).toBe(0);
+      await expect(failed).rejects.toBeInstanceOf(UnavailableError);
+      expect((await driver.getServer(server.id)).id).toBe(server.id);
     } finally {
       await Promise.all([dynamo.stop(), sqs.stop()]);
     }

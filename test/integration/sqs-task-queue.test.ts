@@ -4,8 +4,9 @@
  * fauxqs does not report), is injected in front of it with a client interceptor.
  */
 import {
+  type DeleteMessageBatchCommandInput,
+  type DeleteMessageBatchCommandOutput,
   QueueDoesNotExist,
-  ReceiptHandleIsInvalid,
   ReceiveMessageCommand,
   type SendMessageBatchCommandInput,
   type SendMessageBatchCommandOutput,
@@ -15,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqsTaskConsumer } from '../../lib/adapters/sqs/sqs-task-consumer.ts';
 import { SqsTaskQueue } from '../../lib/adapters/sqs/sqs-task-queue.ts';
 import { settle } from '../../lib/app/consume-messages.ts';
-import { MalformedTaskError, TaskSendError } from '../../lib/domain/errors.ts';
+import { MalformedTaskError, TaskAckError, TaskSendError } from '../../lib/domain/errors.ts';
 import {
   decodeTask,
   encodeTask,
@@ -320,12 +321,12 @@ describe.concurrent('SQS task consumer: delivery', () => {
 
     // Act
     const [message] = await receiveAll(consumer(), 1);
-    const acked = await consumer().ack(message!.receipt);
+    const acked = await consumer().ack([message!.receipt]);
     await sleep(1_200);
 
     // Assess
     expect(message).toMatchObject({ body: encodeTask(t), receiveCount: 1 });
-    expect(acked).toBe(true);
+    expect(acked).toStrictEqual({ deleted: [message!.receipt], stale: [] });
     expect(await consumer().receive()).toStrictEqual([]);
   });
 
@@ -357,12 +358,12 @@ describe.concurrent('SQS task consumer: delivery', () => {
     // Act
     await queue.send([{ task: t }, { task: t }]);
     const both = await receiveAll(consumer(), 2);
-    const acks = await Promise.all(both.map((m) => consumer().ack(m.receipt)));
+    const acks = await consumer().ack(both.map((m) => m.receipt));
 
     // Assess
     expect(both.map((m) => m.body)).toStrictEqual([encodeTask(t), encodeTask(t)]);
     expect(new Set(both.map((m) => m.messageId)).size).toBe(2);
-    expect(acks).toStrictEqual([true, true]);
+    expect(acks.deleted).toHaveLength(2);
     expect(await consumer().receive()).toStrictEqual([]);
   });
 
@@ -405,7 +406,9 @@ describe.concurrent('SQS task consumer: delivery', () => {
     } catch (error) {
       expect(error).toBeInstanceOf(MalformedTaskError);
       reason = (error as Error).message;
-      await settle(edge, queue, message!, { kind: 'dead-letter', reason });
+      await settle(edge, queue, [
+        { message: message!, disposition: { kind: 'dead-letter', reason } },
+      ]);
     }
     await sleep(1_100);
 
@@ -431,7 +434,7 @@ describe.concurrent('SQS task consumer: delivery', () => {
     const [message] = await receiveAll(consumer(), 1);
 
     // Act
-    await settle(consumer(), queue, message!, disposition);
+    await settle(consumer(), queue, [{ message: message!, disposition }]);
 
     // Assess
     const again = await consumer().receive();
@@ -483,7 +486,7 @@ describe.concurrent('SQS task consumer: retries and edges', () => {
     const { queue, consumer } = await setup();
     await queue.send([{ task: task() }]);
     const [message] = await receiveAll(consumer(), 1);
-    await consumer().ack(message!.receipt);
+    await consumer().ack([message!.receipt]);
 
     // Act
     const changed = await consumer().retryLater(message!.receipt, 5);
@@ -492,33 +495,142 @@ describe.concurrent('SQS task consumer: retries and edges', () => {
     expect(changed).toBe(false);
   });
 
-  it.for<[string, () => Error, boolean | 'throws']>([
-    [
-      'an invalid receipt is reported as not deleted',
-      () =>
-        new ReceiptHandleIsInvalid({ message: 'The receipt handle has expired', $metadata: {} }),
-      false,
-    ],
-    [
-      'a missing queue is an error',
-      () => new QueueDoesNotExist({ message: 'The specified queue does not exist', $metadata: {} }),
-      'throws',
-    ],
-  ])('acks when SQS answers that %s', async ([, fault, outcome], { expect }) => {
-    // Prepare: fauxqs accepts any receipt, so SQS's answer is injected
-    const { queueUrl } = await setup();
+  it('deletes 23 handled messages in three DeleteMessageBatch requests, and none comes back', async ({
+    expect,
+  }) => {
+    // Prepare
+    const { queue, consumer } = await setup({ visibilityTimeoutSeconds: 1 });
+    await queue.send(Array.from({ length: 23 }, () => ({ task: task() })));
+    const received = await receiveAll(consumer({ maxMessages: 10 }), 23);
     const client = sqs.newClient();
-    intercept(client, 'DeleteMessageCommand', async () => {
-      throw fault();
-    });
-    const consumer = new SqsTaskConsumer({ client, queueUrl });
+    const counter = countCommands(client);
 
     // Act
-    const acked = consumer.ack('stale-receipt');
+    const acked = await consumer({ client }).ack(received.map((m) => m.receipt));
+    await sleep(1_200);
 
     // Assess
-    if (outcome === 'throws') await expect(acked).rejects.toThrow(fault().message);
-    else expect(await acked).toBe(outcome);
+    expect(counter.count('DeleteMessageBatchCommand')).toBe(3);
+    expect(counter.count('DeleteMessageCommand')).toBe(0);
+    expect(acked.deleted).toHaveLength(23);
+    expect(await consumer().receive()).toStrictEqual([]);
+  });
+
+  /** One injected answer for the second of three entries, per DeleteMessageBatch attempt. */
+  type EntryAnswer = { Code: string; SenderFault: boolean } | 'ok';
+
+  it.for<[string, EntryAnswer[], { requests: number; outcome: 'deleted' | 'stale' | 'throws' }]>([
+    [
+      'an entry that failed once on SQS’s side is tried again and deleted',
+      [{ Code: 'InternalError', SenderFault: false }, 'ok'],
+      { requests: 2, outcome: 'deleted' },
+    ],
+    [
+      'an invalid receipt is reported stale, not tried again',
+      [{ Code: 'ReceiptHandleIsInvalid', SenderFault: true }],
+      { requests: 1, outcome: 'stale' },
+    ],
+    [
+      'a sender fault is not tried again: the message is left to come back',
+      [{ Code: 'InvalidParameterValue', SenderFault: true }],
+      { requests: 1, outcome: 'throws' },
+    ],
+    [
+      'an entry failing every attempt is given up after three: the message comes back',
+      Array(3).fill({ Code: 'InternalError', SenderFault: false }),
+      { requests: 3, outcome: 'throws' },
+    ],
+  ])('acks when DeleteMessageBatch answers that %s', async ([, answers, expected], { expect }) => {
+    // Prepare: fauxqs reports every entry deleted, so the failed entry's answer is injected
+    const { queue, queueUrl, consumer } = await setup({ visibilityTimeoutSeconds: 1 });
+    await queue.send([{ task: task() }, { task: task() }, { task: task() }]);
+    const received = await receiveAll(consumer(), 3);
+    const target = received[1]!;
+    const client = sqs.newClient();
+    // Counted outside the interceptor: an attempt it answers alone is a request too.
+    const counter = countCommands(client);
+    intercept<DeleteMessageBatchCommandInput, DeleteMessageBatchCommandOutput>(
+      client,
+      'DeleteMessageBatchCommand',
+      async ({ call, input, proceed }) => {
+        const answer = answers[call] ?? 'ok';
+        const entry = input.Entries!.find((e) => e.ReceiptHandle === target.receipt);
+        if (answer === 'ok' || !entry) return proceed();
+        const rest = input.Entries!.filter((e) => e !== entry);
+        const output: Partial<DeleteMessageBatchCommandOutput> =
+          rest.length > 0 ? await proceed({ ...input, Entries: rest }) : {};
+        return {
+          ...output,
+          $metadata: {},
+          Successful: output.Successful ?? [],
+          Failed: [...(output.Failed ?? []), { Id: entry.Id, Message: 'injected', ...answer }],
+        } as DeleteMessageBatchCommandOutput;
+      },
+    );
+    const edge = new SqsTaskConsumer({ client, queueUrl, waitTimeSeconds: 0, retryBaseDelayMs: 1 });
+
+    // Act
+    const acked = edge.ack(received.map((m) => m.receipt));
+    const settled = await acked.then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error }),
+    );
+    await sleep(1_200);
+    const back = await receiveAll(consumer(), 1, 1_000);
+
+    // Assess
+    expect(counter.count('DeleteMessageBatchCommand')).toBe(expected.requests);
+    const others = [received[0]!.receipt, received[2]!.receipt];
+    if (expected.outcome === 'throws') {
+      const error = (settled as { error: unknown }).error;
+      expect(error).toBeInstanceOf(TaskAckError);
+      expect((error as TaskAckError).failedReceipts).toStrictEqual([target.receipt]);
+      expect(back.map((m) => m.messageId)).toStrictEqual([target.messageId]);
+    } else {
+      const { result } = settled as { result: { deleted: string[]; stale: string[] } };
+      expect(result.deleted.sort()).toStrictEqual(
+        (expected.outcome === 'deleted' ? [...others, target.receipt] : others).sort(),
+      );
+      expect(result.stale).toStrictEqual(expected.outcome === 'stale' ? [target.receipt] : []);
+      // fauxqs kept the stale one's message (it was never asked to delete it): it comes back.
+      expect(back.map((m) => m.messageId)).toStrictEqual(
+        expected.outcome === 'stale' ? [target.messageId] : [],
+      );
+    }
+  });
+
+  it('names every receipt of a batch whose whole request failed, with the cause', async ({
+    expect,
+  }) => {
+    // Prepare
+    const { queueUrl } = await setup();
+    const client = sqs.newClient();
+    const fault = new QueueDoesNotExist({
+      message: 'The specified queue does not exist',
+      $metadata: {},
+    });
+    intercept(client, 'DeleteMessageBatchCommand', async () => {
+      throw fault;
+    });
+    const edge = new SqsTaskConsumer({ client, queueUrl });
+
+    // Act
+    const acked = edge.ack(['receipt-a', 'receipt-b']);
+
+    // Assess
+    await expect(acked).rejects.toBeInstanceOf(TaskAckError);
+    await expect(acked).rejects.toMatchObject({
+      failedReceipts: ['receipt-a', 'receipt-b'],
+      cause: fault,
+    });
+  });
+
+  it('acks nothing for no receipts, without a request', async ({ expect }) => {
+    const { consumer } = await setup();
+    const client = sqs.newClient();
+    const counter = countCommands(client);
+    expect(await consumer({ client }).ack([])).toStrictEqual({ deleted: [], stale: [] });
+    expect(counter.count('DeleteMessageBatchCommand')).toBe(0);
   });
 
   it('ends an empty long poll with no messages', async ({ expect }) => {

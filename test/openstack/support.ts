@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { systemClock } from '../../lib/adapters/system-clock.ts';
 import type { OpenStackCredentials } from '../../lib/drivers/openstack/credentials.ts';
-import type { Transport } from '../../lib/drivers/openstack/http.ts';
+import { nodeTransport, type Transport } from '../../lib/drivers/openstack/http.ts';
 import {
   type OpenStackConfig,
   OpenStackDriver,
@@ -15,6 +15,7 @@ import {
 import type { BootSpec } from '../../lib/ports/amphora-driver.ts';
 import type { Logger } from '../../lib/ports/telemetry.ts';
 import type { DriverHarness } from '../contract/driver-contract.ts';
+import { countServersOverHttp } from '../support/servers-sent.ts';
 
 /** The endpoints the setup script brings up; all must answer before the tier runs. */
 export const OSCI_ENDPOINTS = [
@@ -290,8 +291,10 @@ export function realHarness(): DriverHarness {
   const env = loadOsciEnv();
   const tag = runTag('osci-contract');
   const raw = new RawCloud(env);
+  const counted = countServersOverHttp(nodeTransport());
   return {
-    driver: realDriver({ env, ownershipTag: tag }),
+    driver: realDriver({ env, ownershipTag: tag, transport: counted.transport }),
+    serversSent: counted.sent,
     eventually: (probe, what) => eventually(probe, what),
     portCount: (serverId) => raw.portCount(serverId),
     spec: realSpec(env),

@@ -10,6 +10,7 @@ import {
 import type { CloudStateStore } from '../../lib/ports/cloud-state.ts';
 import type { DriverHarness } from '../contract/driver-contract.ts';
 import { EMPTY_SPEC } from './boot.ts';
+import { countServersInStore } from './servers-sent.ts';
 
 /** Builds a noop driver whose simulated time moves only when `eventually` polls. */
 export function noopHarness(
@@ -17,7 +18,12 @@ export function noopHarness(
   state: CloudStateStore = new MemoryCloudState(),
 ): DriverHarness & { clock: ManualClock; control: NoopCloudControl; driver: NoopDriver } {
   const clock = new ManualClock();
-  const driver = new NoopDriver({ state, clock, newId: randomUUID }, 'amphora-housekeeper', boot);
+  const counted = countServersInStore(state);
+  const driver = new NoopDriver(
+    { state: counted.state, clock, newId: randomUUID },
+    'amphora-housekeeper',
+    boot,
+  );
   const control = new NoopCloudControl(state, randomUUID);
   return {
     driver,
@@ -38,6 +44,7 @@ export function noopHarness(
       clock.advance(1_000);
       return control.publishImage({ tags: [tag] }, clock.now());
     },
+    serversSent: counted.sent,
     cleanup: async () => {},
   };
 }

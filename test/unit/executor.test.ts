@@ -1010,4 +1010,21 @@ describe('the cloud breaker: no retry storms while the cloud refuses', () => {
     expect((await h.run(h.sweepTask())).outcome).toBe('dropped-cloud-refusing');
     expect(healthReads).toBe(2);
   });
+
+  it('reads the cloud’s health once for a batch of tasks whose cache expired together', async () => {
+    const { h } = flaky();
+    let healthReads = 0;
+    const read = h.store.getCloudHealth.bind(h.store);
+    h.store.getCloudHealth = () => {
+      healthReads += 1;
+      return read();
+    };
+    await h.run(h.sweepTask());
+    h.clock.advance(5_000);
+
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => h.run(h.sweepTask())));
+
+    expect(outcomes.map((o) => o.outcome)).toStrictEqual(Array(10).fill('swept'));
+    expect(healthReads).toBe(2);
+  });
 });

@@ -16,6 +16,7 @@ import {
   UnavailableError,
 } from '../../lib/domain/errors.ts';
 import {
+  FAULT_RULES_MAX_AGE_MS,
   type FaultRule,
   NOOP_OPERATIONS,
   type NoopBootBehaviour,
@@ -420,6 +421,145 @@ describe('fault rules are shared by every process over one cloud', () => {
     expect(burst.filter((r) => r === 'Unavailable')).toHaveLength(3);
     expect(burst.filter((r) => r === 'ok')).toHaveLength(3);
     expect(await control.faults()).toStrictEqual([]);
+  });
+});
+
+/**
+ * The same cloud as another process sees it: a store object of its own over the same entries,
+ * counting the fault listings it sends (a process shares nothing with another but the store).
+ */
+function anotherProcess(state: CloudStateStore) {
+  const seen = { faultListings: 0 };
+  const store: CloudStateStore = {
+    get: (key) => state.get(key),
+    put: (key, value, expected) => state.put(key, value, expected),
+    delete: (key, expected) => state.delete(key, expected),
+    list: (prefix) => {
+      if (prefix === 'fault/') seen.faultListings += 1;
+      return state.list(prefix);
+    },
+  };
+  return { store, seen };
+}
+
+describe('fault rules cost no request per call, and reach other processes within a bound', () => {
+  it('lists the rules once per FAULT_RULES_MAX_AGE_MS, however many calls it makes', async () => {
+    // Prepare
+    const { state, clock } = cloud();
+    const { store, seen } = anotherProcess(state);
+    const d = new NoopDriver({ state: store, clock, newId: () => 'srv' }, TAG, INSTANT);
+    const server = await d.createServer(bootRequest('amp-1', '*'));
+
+    // Act
+    for (let i = 0; i < 50; i++) await d.getServer(server.id);
+    const withinBound = seen.faultListings;
+    clock.advance(FAULT_RULES_MAX_AGE_MS);
+    for (let i = 0; i < 50; i++) await d.getServer(server.id);
+
+    // Assess
+    expect(withinBound).toBe(1);
+    expect(seen.faultListings).toBe(2);
+  });
+
+  it('lists the rules once for concurrent calls whose list expired together', async () => {
+    // Prepare
+    const { state, clock } = cloud();
+    const { store, seen } = anotherProcess(state);
+    const d = new NoopDriver({ state: store, clock, newId: () => 'srv' }, TAG, INSTANT);
+    const server = await d.createServer(bootRequest('amp-1', '*'));
+    clock.advance(FAULT_RULES_MAX_AGE_MS);
+
+    // Act
+    const results = await outcomes(Array.from({ length: 10 }, () => d.getServer(server.id)));
+
+    // Assess
+    expect(results).toStrictEqual(Array(10).fill('ok'));
+    expect(seen.faultListings).toBe(2);
+  });
+
+  it('applies a rule this process injects while a listing is in flight', async () => {
+    // Prepare: the listing that began before the injection must not hide the rule afterwards
+    const { state, clock, control } = cloud();
+    const d = new NoopDriver({ state, clock, newId: () => 'srv' }, TAG, INSTANT);
+    const server = await d.createServer(bootRequest('amp-1', '*'));
+    clock.advance(FAULT_RULES_MAX_AGE_MS);
+
+    // Act
+    const before = d.getServer(server.id);
+    await control.injectFault({ operation: 'getServer', error: 'Unavailable', times: 1 });
+    const during = await outcomes([before]);
+    const after = await outcomes([d.getServer(server.id)]);
+
+    // Assess
+    expect(during.length + after.length).toBe(2);
+    expect([...during, ...after]).toContain('Unavailable');
+  });
+
+  it.each<[string, Omit<FaultRule, 'id'>]>([
+    ['times', { operation: 'getServer', error: 'Unavailable', times: 2 }],
+    ['probability', { operation: 'getServer', error: 'Unauthorized', probability: 1 }],
+  ])(
+    'a %s rule injected by another process fails calls within FAULT_RULES_MAX_AGE_MS',
+    async (_, rule) => {
+      // Prepare: the executor's process has read the (empty) rules just before the injection
+      const { state, clock } = cloud();
+      const executor = anotherProcess(state);
+      const operator = anotherProcess(state);
+      const d = new NoopDriver({ state: executor.store, clock, newId: () => 'srv' }, TAG, INSTANT);
+      const server = await d.createServer(bootRequest('amp-1', '*'));
+      await d.getServer(server.id);
+      await new NoopCloudControl(operator.store, () => 'rule').injectFault(rule);
+
+      // Act
+      clock.advance(FAULT_RULES_MAX_AGE_MS);
+      const after = await outcomes([d.getServer(server.id), d.getServer(server.id)]);
+
+      // Assess
+      expect(after).toStrictEqual([rule.error, rule.error]);
+    },
+  );
+
+  it('never applies a times rule that another process cleared, even from a stale list', async () => {
+    // Prepare: the executor's list still holds the rule when the operator clears it
+    const { state, clock } = cloud();
+    const executor = anotherProcess(state);
+    const d = new NoopDriver({ state: executor.store, clock, newId: () => 'srv' }, TAG, INSTANT);
+    const server = await d.createServer(bootRequest('amp-1', '*'));
+    const operator = new NoopCloudControl(anotherProcess(state).store, () => 'rule');
+    await operator.injectFault({ operation: 'getServer', error: 'Unavailable', times: 5 });
+    clock.advance(FAULT_RULES_MAX_AGE_MS);
+    const first = await outcomes([d.getServer(server.id)]);
+    await operator.clearFaults();
+
+    // Act
+    const after = await outcomes([d.getServer(server.id), d.getServer(server.id)]);
+
+    // Assess
+    expect(first).toStrictEqual(['Unavailable']);
+    expect(after).toStrictEqual(['ok', 'ok']);
+  });
+
+  it('times: N fails N calls in total across processes whose lists are stale', async () => {
+    // Prepare: both processes have read the rule; each then consumes from its own copy
+    const { state, clock } = cloud();
+    const drivers = [anotherProcess(state), anotherProcess(state)].map(
+      (p) => new NoopDriver({ state: p.store, clock, newId: () => 'srv' }, TAG, INSTANT),
+    );
+    await new NoopCloudControl(state, () => 'rule').injectFault({
+      operation: 'listServers',
+      error: 'Unavailable',
+      times: 3,
+    });
+
+    // Act
+    const burst = await outcomes(
+      Array.from({ length: 10 }, (_, i) => drivers[i % 2]!.listServers()),
+    );
+    const after: string[] = [];
+    for (let i = 0; i < 6; i++) after.push(...(await outcomes([drivers[i % 2]!.listServers()])));
+
+    // Assess
+    expect([...burst, ...after].filter((r) => r === 'Unavailable')).toHaveLength(3);
   });
 });
 

@@ -97,19 +97,21 @@ export class DynamoDbCloudState implements CloudStateStore {
     }
   }
 
-  async delete(key: string, expected?: number): Promise<boolean> {
+  async delete(key: string, expected?: number): Promise<Versioned | undefined> {
     try {
-      await this.client.send(
+      const { Attributes } = await this.client.send(
         new DeleteItemCommand({
           TableName: this.table,
           Key: itemKey(key),
           // Reports whether this call deleted the entry, so two deleters never both succeed.
           ...condition(expected ?? 'present'),
+          // What was deleted comes back in the same request: no read before the delete.
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      return true;
+      return Attributes ? entryFrom(Attributes) : undefined;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
+      if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
     }
   }

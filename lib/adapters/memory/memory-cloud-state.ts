@@ -21,11 +21,11 @@ export class MemoryCloudState implements CloudStateStore {
     return true;
   }
 
-  async delete(key: string, expected?: number): Promise<boolean> {
+  async delete(key: string, expected?: number): Promise<Versioned | undefined> {
     const current = this.entries.get(key);
-    if (!current || (expected !== undefined && current.version !== expected)) return false;
+    if (!current || (expected !== undefined && current.version !== expected)) return undefined;
     this.entries.delete(key);
-    return true;
+    return current;
   }
 
   async list(prefix: string): Promise<Versioned[]> {

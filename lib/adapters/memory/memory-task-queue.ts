@@ -153,7 +153,9 @@ export class MemoryTaskQueue implements TaskQueue {
 export function memorySource(queue: MemoryTaskQueue): MessageSource {
   return {
     receive: async (max) => queue.receive(max),
-    ack: async (receipt) => queue.ack(receipt),
+    ack: async (receipts) => {
+      for (const receipt of receipts) queue.ack(receipt);
+    },
     retryLater: async (receipt, delay) => queue.retryLater(receipt, delay),
   };
 }

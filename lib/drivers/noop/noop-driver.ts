@@ -119,6 +119,33 @@ const IMAGE = 'image/';
 const BASE_IMAGE = 'base-image/';
 const FAULT = 'fault/';
 
+/**
+ * How long a driver trusts the fault rules it last read, in ms of its clock. Within one process
+ * a change through {@link NoopCloudControl} on the same store applies at once; from another
+ * process (`housekeeper noop fault` beside `housekeeper local`, or the deployed executors) it
+ * applies within this bound. It is safe because a `times` rule is consumed by a conditional
+ * write on the stored rule, so a stale list never applies one more often than injected, nor
+ * after it was cleared; only a new rule, or a cleared `probability` rule, waits out the bound.
+ * One second is below anything that watches faults: SQS redelivery and the executors' retry
+ * delays are seconds, the planner's interval a minute, and an operator cannot tell it apart.
+ * The cost is one listing per second per process instead of one per driver call.
+ */
+export const FAULT_RULES_MAX_AGE_MS = 1_000;
+
+/** The fault rules last read from each store: shared by the drivers and controls of a process. */
+const faultRulesRead = new WeakMap<
+  CloudStateStore,
+  { readonly at: number; readonly rules: Versioned[] }
+>();
+/** The listing of fault rules in flight per store: concurrent calls, expiring together, share it. */
+const faultRulesReading = new WeakMap<CloudStateStore, Promise<Versioned[]>>();
+
+/** Makes the drivers of this process over `state` list the fault rules again on their next call. */
+function forgetFaultRules(state: CloudStateStore): void {
+  faultRulesRead.delete(state);
+  faultRulesReading.delete(state);
+}
+
 /** The newest published image with `tag` (of `ownerId`, when given). */
 function newestWithTag(
   entries: readonly Versioned[],
@@ -133,10 +160,8 @@ function newestWithTag(
 
 /** Deletes a simulated server and its index entry. @throws NotFoundError when it is absent. */
 async function removeServer(state: CloudStateStore, serverId: string): Promise<void> {
-  const entry = await state.get(SERVER + serverId);
-  if (!entry || !(await state.delete(SERVER + serverId))) {
-    throw new NotFoundError(`server ${serverId} not found`);
-  }
+  const entry = await state.delete(SERVER + serverId);
+  if (!entry) throw new NotFoundError(`server ${serverId} not found`);
   const amphoraId = amphoraIdFromTags((entry.value as SimServer).tags);
   if (amphoraId !== undefined) await state.delete(`${BY_AMPHORA}${amphoraId}/${serverId}`);
 }
@@ -328,7 +353,7 @@ export class NoopDriver implements AmphoraDriver {
 
   /** Consumes one application of a matching fault rule, atomically across processes. */
   private async takeFault(operation: NoopOperation): Promise<DriverErrorKind | undefined> {
-    for (const listed of await this.deps.state.list(FAULT)) {
+    for (const listed of await this.faultRules()) {
       const rule = listed.value as FaultRule;
       if (rule.operation !== '*' && rule.operation !== operation) continue;
       if (rule.probability !== undefined) {
@@ -337,18 +362,64 @@ export class NoopDriver implements AmphoraDriver {
       }
       // A conditional write decides which process consumes each application of the rule; the
       // loser re-reads the rule and tries again while applications are left.
-      for (let entry: Versioned | undefined = listed; entry; ) {
-        const left = (entry.value as FaultRule).times ?? 0;
-        if (left <= 0) break;
+      for (let entry: Versioned | undefined = listed; ; ) {
+        const left = entry ? ((entry.value as FaultRule).times ?? 0) : 0;
+        if (!entry || left <= 0) {
+          this.rememberRule(listed.key, undefined);
+          break;
+        }
+        const next = { ...rule, times: left - 1 };
         const taken =
           left === 1
             ? await this.deps.state.delete(entry.key, entry.version)
-            : await this.deps.state.put(entry.key, { ...rule, times: left - 1 }, entry.version);
-        if (taken) return rule.error;
+            : await this.deps.state.put(entry.key, next, entry.version);
+        if (taken) {
+          this.rememberRule(
+            entry.key,
+            left === 1 ? undefined : { key: entry.key, value: next, version: entry.version + 1 },
+          );
+          return rule.error;
+        }
         entry = await this.deps.state.get(entry.key);
       }
     }
     return undefined;
+  }
+
+  /** The fault rules, listed at most every {@link FAULT_RULES_MAX_AGE_MS}: no faults, no request. */
+  private async faultRules(): Promise<readonly Versioned[]> {
+    const now = this.deps.clock.now();
+    const read = faultRulesRead.get(this.deps.state);
+    if (read && now >= read.at && now - read.at < FAULT_RULES_MAX_AGE_MS) return read.rules;
+    const state = this.deps.state;
+    let reading = faultRulesReading.get(state);
+    if (!reading) {
+      const listing: Promise<Versioned[]> = state.list(FAULT).then(
+        (rules) => {
+          // A change through this process's control since the listing began voids it.
+          if (faultRulesReading.get(state) === listing) {
+            faultRulesRead.set(state, { at: now, rules });
+            faultRulesReading.delete(state);
+          }
+          return rules;
+        },
+        (error: unknown) => {
+          if (faultRulesReading.get(state) === listing) faultRulesReading.delete(state);
+          throw error;
+        },
+      );
+      reading = listing;
+      faultRulesReading.set(state, listing);
+    }
+    return reading;
+  }
+
+  /** Keeps the remembered rules in step with a rule this process consumed (or found gone). */
+  private rememberRule(key: string, entry: Versioned | undefined): void {
+    const read = faultRulesRead.get(this.deps.state);
+    if (!read) return;
+    const rules = read.rules.flatMap((r) => (r.key !== key ? [r] : entry ? [entry] : []));
+    faultRulesRead.set(this.deps.state, { at: read.at, rules });
   }
 
   private async server(serverId: string): Promise<{ value: SimServer; version: number }> {
@@ -417,12 +488,14 @@ export class NoopCloudControl {
     }
     const full: FaultRule = { id: this.newId(), ...rule };
     await this.state.put(FAULT + full.id, full, 'absent');
+    forgetFaultRules(this.state);
     return full;
   }
 
   /** Removes every fault rule. */
   async clearFaults(): Promise<void> {
     for (const e of await this.state.list(FAULT)) await this.state.delete(e.key);
+    forgetFaultRules(this.state);
   }
 
   /** The active fault rules. */

@@ -1,7 +1,11 @@
 /** Builds openstack drivers wired to a {@link FakeOpenStack}, and the contract-suite harness. */
 import { systemClock } from '../../../lib/adapters/system-clock.ts';
 import type { OpenStackCredentials } from '../../../lib/drivers/openstack/credentials.ts';
-import type { RetryPolicy, Transport } from '../../../lib/drivers/openstack/http.ts';
+import {
+  nodeTransport,
+  type RetryPolicy,
+  type Transport,
+} from '../../../lib/drivers/openstack/http.ts';
 import {
   type OpenStackConfig,
   OpenStackDriver,
@@ -11,6 +15,7 @@ import type { BootSpec } from '../../../lib/ports/amphora-driver.ts';
 import type { Clock } from '../../../lib/ports/clock.ts';
 import type { LogFields, Logger } from '../../../lib/ports/telemetry.ts';
 import type { DriverHarness } from '../../contract/driver-contract.ts';
+import { countServersOverHttp } from '../servers-sent.ts';
 import type { FakeOpenStack } from './fake-openstack.ts';
 
 /** Retries that keep their shape but take milliseconds, so fault tests stay fast. */
@@ -135,8 +140,10 @@ let publishedAt = 0;
 
 /** The contract-suite harness for the openstack driver on a fake cloud. */
 export function fakeHarness(fake: FakeOpenStack): DriverHarness {
+  const counted = countServersOverHttp(nodeTransport());
   return {
-    driver: driverOnFake(fake),
+    driver: driverOnFake(fake, { transport: counted.transport }),
+    serversSent: counted.sent,
     eventually: (probe, what) => pollUntil(probe, what),
     portCount: async (serverId) => fake.portCount(serverId),
     spec: fakeSpec(),
