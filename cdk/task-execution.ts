@@ -11,7 +11,6 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
-  BY_STATE_AGE,
   configChecksum,
   ENV,
   executorTimeoutSeconds,
@@ -22,6 +21,7 @@ import { configToRaw, type HousekeeperConfig } from '../lib/config/schema.ts';
 import { ENTRY_POINTS } from './bundling.ts';
 import type { CloudCredentials } from './cloud-credentials.ts';
 import { type FunctionVpcPlacement, HousekeeperFunction } from './housekeeper-function.ts';
+import { PLANNER_INDEXES } from './planner-schedule.ts';
 import type { PoolTable } from './pool-table.ts';
 
 /** Properties of {@link TaskExecution}. */
@@ -95,9 +95,19 @@ export class TaskExecution extends Construct {
       ...props.table.statements(
         'PoolTable',
         // get, getMany, update, recordCreateOutcome, orphan marks, and the noop driver's cloud;
-        // the sweep lists the live records of each state to find ghosts (byStateAge).
-        ['GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Query'],
-        { queryIndexes: [BY_STATE_AGE] },
+        // the sweep lists the live records of each state to find ghosts (byStateAge). A boot
+        // that ends runs a planner cycle at once (requestPlannerRun), which needs what the
+        // planner's own role has: its fenced commits (ConditionCheckItem) and its indexes.
+        [
+          'GetItem',
+          'BatchGetItem',
+          'PutItem',
+          'UpdateItem',
+          'DeleteItem',
+          'Query',
+          'ConditionCheckItem',
+        ],
+        { queryIndexes: PLANNER_INDEXES },
       ),
       new iam.PolicyStatement({
         sid: 'ConsumeTasks',

@@ -31,7 +31,16 @@ export function executorHandler(runtime: ExecutorRuntime, tools = powertools('ex
       { signal }: { signal: AbortSignal },
     ): Promise<SQSBatchResponse> => {
       const driver = await runtime.driver(logger);
-      const deps = { ...runtime, driver, logger, metrics };
+      let slotFreed = false;
+      const deps = {
+        ...runtime,
+        driver,
+        logger,
+        metrics,
+        onSlotFreed: () => {
+          slotFreed = true;
+        },
+      };
       const handle = async (record: SQSRecord) => {
         const report = await executeMessage(
           deps,
@@ -50,10 +59,29 @@ export function executorHandler(runtime: ExecutorRuntime, tools = powertools('ex
         // Moved to the DLQ first: if that fails, the message fails and comes back; never lost.
         if (d.kind === 'dead-letter') await runtime.queue.deadLetter(record.body, d.reason);
       };
-      return processPartialResponse(event, handle, new BatchProcessor(EventType.SQS), {
-        context,
-        throwOnFullBatchFailure: false,
-      });
+      const response = await processPartialResponse(
+        event,
+        handle,
+        new BatchProcessor(EventType.SQS),
+        { context, throwOnFullBatchFailure: false },
+      );
+      if (slotFreed && !signal.aborted) {
+        // A boot ended, so its deploying slot is free: plan now rather than at the next tick.
+        // Loaded on first use, so the executor's cold start does not evaluate the planner.
+        const { requestPlannerRun } = await import('../lib/app/run-planner-cycle.ts');
+        await requestPlannerRun({
+          ...runtime,
+          holder: context.awsRequestId,
+          logger,
+          metrics,
+        }).catch((error: unknown) => {
+          // The batch's own results stand; the schedule is the safety net.
+          logger.warn('the planner run a finished boot asked for failed', {
+            error: String(error),
+          });
+        });
+      }
+      return response;
     },
     {
       timeoutEarlyInMillis: TIMEOUT_EARLY_MS,

@@ -7,7 +7,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { powertoolsLogger, powertoolsMetrics } from '../lib/adapters/powertools-telemetry.ts';
-import { runPlannerCycle } from '../lib/app/run-planner-cycle.ts';
+import { runRequestedCycles } from '../lib/app/run-planner-cycle.ts';
 import type { PlannerRuntime } from './planner-runtime.ts';
 import { powertools } from './telemetry.ts';
 
@@ -26,12 +26,15 @@ export function plannerHandler(runtime: PlannerRuntime, tools = powertools('plan
   const logger = powertoolsLogger(tools.logger);
   const metrics = powertoolsMetrics(tools.metrics);
   return middy(async (_event: ScheduledEvent, context: Context): Promise<PlannerResult> => {
-    const report = await runPlannerCycle({
+    // Runs again while runs were requested during the cycle (bounded): see runRequestedCycles.
+    const reports = await runRequestedCycles({
       ...runtime,
       holder: context.awsRequestId,
       logger,
       metrics,
     });
+    const ran = reports.filter((r) => r.status !== 'lease-busy');
+    const report = ran[ran.length - 1] ?? reports[0]!;
     if (report.status === 'lease-busy') {
       return { status: report.status, decisions: 0, applied: 0, tasksSent: 0 };
     }

@@ -7,7 +7,7 @@
  * This module does the I/O around them; the consuming edge applies the returned disposition.
  */
 import { METRICS } from '../config/deployment.ts';
-import type { AmphoraRecord } from '../domain/amphora.ts';
+import { type AmphoraRecord, freesDeployingSlot } from '../domain/amphora.ts';
 import {
   afterRefusal,
   afterSuccess,
@@ -69,6 +69,8 @@ export interface ExecutorDeps {
   readonly config: Settings;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Told when a write freed a deploying slot (see freesDeployingSlot). */
+  readonly onSlotFreed?: () => void;
 }
 
 /** What happened to one message. */
@@ -77,6 +79,11 @@ export interface ExecutionReport {
   readonly task?: Task;
   /** A short machine-readable outcome, e.g. `ready`, `stale`, `retry`. */
   readonly outcome: string;
+  /**
+   * The task freed a deploying slot: the edge should request a planner run now
+   * (requestPlannerRun), so that the next boot starts within seconds, not at the next tick.
+   */
+  readonly wakesPlanner?: boolean;
 }
 
 type Outcome = string;
@@ -99,6 +106,28 @@ export async function executeMessage(
     deps.metrics.count(METRICS.MalformedTask.name);
     return { disposition: { kind: 'dead-letter', reason }, outcome: 'malformed' };
   }
+  let freed = false;
+  const report = await executeTask(
+    {
+      ...deps,
+      onSlotFreed: () => {
+        freed = true;
+        deps.onSlotFreed?.();
+      },
+    },
+    task,
+    message.receiveCount,
+    options,
+  );
+  return freed ? { ...report, wakesPlanner: true } : report;
+}
+
+async function executeTask(
+  deps: ExecutorDeps,
+  task: Task,
+  receiveCount: number,
+  options: CallOptions,
+): Promise<ExecutionReport> {
   const breaker = new Breaker(deps);
   try {
     const admitted = await breaker.admit();
@@ -117,7 +146,7 @@ export async function executeMessage(
     deps.logger.info('task done', { taskId: task.taskId, type: task.type, outcome, ...ids(task) });
     return { disposition: { kind: 'ack' }, task, outcome };
   } catch (error) {
-    return failed(deps, task, error, message.receiveCount, breaker);
+    return failed(deps, task, error, receiveCount, breaker);
   }
 }
 
@@ -384,6 +413,7 @@ async function write(deps: ExecutorDeps, previous: AmphoraRecord, step: Step): P
     if (error instanceof VersionConflictError) return false;
     throw error;
   }
+  if (freesDeployingSlot(previous.state, step.next.state)) deps.onSlotFreed?.();
   if (step.followUpSeconds !== undefined && step.next.task) {
     await deps.queue.send([
       {

@@ -36,6 +36,8 @@ export type CycleReport =
       readonly results: readonly GroupResult[];
       readonly tasksSent: number;
       readonly leaseToken: number;
+      /** A run was requested while this cycle held the lease: another cycle should follow. */
+      readonly requested: boolean;
     };
 
 /** Options of one cycle. */
@@ -145,12 +147,31 @@ export async function runPlannerCycle(
   }
   // Set once every task this cycle committed was sent; a dry run confirms nothing.
   let sent = false;
+  const released = async (): Promise<boolean> => {
+    // A failed release must not hide the cycle's own error; the lease expires on its own.
+    try {
+      return (await deps.store.releaseLease(lease, sent)).requested;
+    } catch (error) {
+      deps.logger.warn('could not release the planner lease', { error: String(error) });
+      return false;
+    }
+  };
+  let done = false;
   try {
     const p = await readAndPlan(deps, lease, options);
     publish(deps, p);
     for (const note of p.notes) deps.logger.info('planner note', { ...note });
     if (options.dryRun) {
-      return { status: 'planned', plan: p, results: [], tasksSent: 0, leaseToken: lease.token };
+      done = true;
+      const requested = await released();
+      return {
+        status: 'planned',
+        plan: p,
+        results: [],
+        tasksSent: 0,
+        leaseToken: lease.token,
+        requested,
+      };
     }
     const results =
       p.decisions.length > 0
@@ -173,17 +194,57 @@ export async function runPlannerCycle(
     sent = true;
     deps.metrics.count(METRICS.PlannerDecisions.name, p.decisions.length);
     deps.metrics.count(METRICS.TasksSent.name, tasks.length);
+    done = true;
+    const requested = await released();
     return {
       status: 'applied',
       plan: p,
       results,
       tasksSent: tasks.length,
       leaseToken: lease.token,
+      requested,
     };
   } finally {
-    // A failed release must not hide the cycle's own error; the lease expires on its own.
-    await deps.store.releaseLease(lease, sent).catch((error: unknown) => {
-      deps.logger.warn('could not release the planner lease', { error: String(error) });
-    });
+    if (!done) await released();
   }
+}
+
+/** The most cycles one run makes back to back while runs keep being requested. */
+export const MAX_CYCLES_PER_RUN = 3;
+
+/**
+ * Runs a cycle, then another while runs were requested during the one before (a boot finished,
+ * a spare was claimed), up to {@link MAX_CYCLES_PER_RUN}. A request left over after the last is
+ * still marked, so the next run serves it: the schedule's, or the next request's.
+ * @returns every cycle's report, in order.
+ */
+export async function runRequestedCycles(
+  deps: PlannerDeps,
+  options: CycleOptions = {},
+): Promise<CycleReport[]> {
+  const reports: CycleReport[] = [];
+  for (let n = 0; n < MAX_CYCLES_PER_RUN; n++) {
+    const report = await runPlannerCycle(
+      deps,
+      n === 0 ? options : { ...options, reissuePendingTasks: false },
+    );
+    reports.push(report);
+    if (report.status === 'lease-busy' || !report.requested) break;
+  }
+  return reports;
+}
+
+/**
+ * Asks for a planner run now, coalesced: the first request since the last cycle read the pool
+ * starts one here, in this process; later ones only mark it, and the run in progress (or the
+ * lease's holder, at its release) serves them.
+ * @returns the cycles this request ran (none when it was coalesced or the lease was busy).
+ */
+export async function requestPlannerRun(deps: PlannerDeps): Promise<CycleReport[]> {
+  if (!(await deps.store.requestRun(deps.clock.now()))) {
+    deps.metrics.count(METRICS.PlannerRunCoalesced.name);
+    return [];
+  }
+  const reports = await runRequestedCycles(deps);
+  return reports.filter((r) => r.status !== 'lease-busy');
 }

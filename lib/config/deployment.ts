@@ -254,6 +254,12 @@ export const METRICS = {
     '1 while the cloud breaker is open on Unavailable (the APIs answer nobody), else 0',
   ),
   PlannerRun: metric('PlannerRun', 'planner', [], '1 per planner cycle that ran'),
+  PlannerRunCoalesced: metric(
+    'PlannerRunCoalesced',
+    'executor',
+    [],
+    'planner run requests folded into one already pending (a boot finished meanwhile)',
+  ),
   PlannerLeaseBusy: metric('PlannerLeaseBusy', 'planner', [], 'cycles skipped: lease held'),
   PlannerWriteConflict: metric('PlannerWriteConflict', 'planner', [], 'decisions that lost a race'),
   PlannerDecisions: metric('PlannerDecisions', 'planner', [], 'decisions per cycle'),

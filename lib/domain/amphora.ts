@@ -21,6 +21,14 @@ export const AMPHORA_STATES = [
 /** A lifecycle state. */
 export type AmphoraState = (typeof AMPHORA_STATES)[number];
 
+/**
+ * Whether a transition frees a deploying slot (a boot became READY, failed or timed out), so
+ * that a planner run now may start the next boot instead of waiting for the schedule.
+ */
+export function freesDeployingSlot(from: AmphoraState, to: AmphoraState): boolean {
+  return DEPLOYING_STATES.includes(from) && !DEPLOYING_STATES.includes(to);
+}
+
 /** States that count as *deploying*: toward the target and toward the deploying cap. */
 export const DEPLOYING_STATES: readonly AmphoraState[] = ['PENDING_CREATE', 'BOOTING'];
 

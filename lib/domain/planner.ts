@@ -10,6 +10,7 @@
 import {
   type AmphoraRecord,
   type AmphoraState,
+  DEPLOYING_STATES,
   type LaunchRecord,
   newAmphora,
   oldestFirst,
@@ -236,7 +237,7 @@ const LISTED_STATES: readonly AmphoraState[] = [
   'PRESERVING',
 ];
 
-const DEPLOYING: readonly AmphoraState[] = ['PENDING_CREATE', 'BOOTING'];
+const DEPLOYING = DEPLOYING_STATES;
 const PRESERVED: readonly AmphoraState[] = ['PRESERVING', 'PRESERVED'];
 
 /** Whether a record waits for an operator (a terminal failure the planner must not retry). */

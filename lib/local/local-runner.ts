@@ -7,7 +7,12 @@ import { consumeBatch } from '../app/consume-messages.ts';
 import type { ExecutionReport } from '../app/execute-task.ts';
 import { claimSpare, deactivate, flagFailed } from '../app/operator-actions.ts';
 import { type PoolStatus, poolStatus } from '../app/pool-status.ts';
-import { type CycleReport, type PlannerDeps, runPlannerCycle } from '../app/run-planner-cycle.ts';
+import {
+  type CycleReport,
+  type PlannerDeps,
+  requestPlannerRun,
+  runRequestedCycles,
+} from '../app/run-planner-cycle.ts';
 import type { HousekeeperConfig } from '../config/schema.ts';
 import type { AmphoraDriver } from '../ports/amphora-driver.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
@@ -39,11 +44,13 @@ export interface LocalRunOptions {
   readonly signal?: AbortSignal;
   readonly onCycle?: (n: number, report: CycleReport | Error, status: PoolStatus) => void;
   readonly onTask?: (report: ExecutionReport) => void;
+  /** A planner run that a finished boot asked for, between the scheduled ones. */
+  readonly onRequestedCycle?: (report: CycleReport) => void;
   /** The queue starts empty though records may wait on tasks (its messages did not persist). */
   readonly freshQueue?: boolean;
 }
 
-function plannerDeps(stack: LocalStack, n: number): PlannerDeps {
+function plannerDeps(stack: LocalStack, n: number | string): PlannerDeps {
   return { ...stack, holder: `local-planner-${process.pid}-${n}` };
 }
 
@@ -78,9 +85,12 @@ export async function runLocal(stack: LocalStack, options: LocalRunOptions): Pro
     if (options.signal?.aborted) break;
     let report: CycleReport | Error;
     try {
-      report = await runPlannerCycle(plannerDeps(stack, n), {
+      // The scheduled run; it runs again while boots finished during it (bounded).
+      const reports = await runRequestedCycles(plannerDeps(stack, n), {
         reissuePendingTasks: n === 1 && options.freshQueue === true,
       });
+      report = reports[0]!;
+      for (const extra of reports.slice(1)) options.onRequestedCycle?.(extra);
     } catch (error) {
       report = error instanceof Error ? error : new Error(String(error));
       stack.logger.error('planner cycle failed', { error: report.message });
@@ -99,6 +109,17 @@ export async function runLocal(stack: LocalStack, options: LocalRunOptions): Pro
         throw error;
       }
       for (const r of reports) options.onTask?.(r);
+      if (reports.some((r) => r.wakesPlanner)) {
+        // A boot ended and freed its deploying slot: plan now, as the executor Lambda does.
+        try {
+          const ran = await requestPlannerRun(plannerDeps(stack, `${n}-requested`));
+          for (const extra of ran) options.onRequestedCycle?.(extra);
+        } catch (error) {
+          stack.logger.warn('the planner run a finished boot asked for failed', {
+            error: String(error),
+          });
+        }
+      }
       if (reports.length === 0) {
         await stack.clock
           .sleep(Math.min(200, Math.max(1, until - stack.clock.now())), options.signal)

@@ -84,6 +84,12 @@ export interface RecordStore {
 }
 
 /** The planner lease and the commits it fences. */
+/** What a lease's release learned. */
+export interface LeaseRelease {
+  /** A planner run was requested while the lease was held: the holder should run again. */
+  readonly requested: boolean;
+}
+
 export interface LeaseStore {
   /**
    * Takes the planner lease if it is free, expired or already held by `holder`. A new holder
@@ -95,7 +101,15 @@ export interface LeaseStore {
    * confirms that every task the cycle committed was sent: without it, the next holder is told
    * (`Lease.unsent`) and sends them again.
    */
-  releaseLease(lease: Lease, sent?: boolean): Promise<void>;
+  releaseLease(lease: Lease, sent?: boolean): Promise<LeaseRelease>;
+  /**
+   * Asks for a planner run soon (a boot finished, a spare was claimed): marks the lease item.
+   * The next acquisition clears the mark, so every request made before a cycle read the pool is
+   * served by that cycle, and a request made during a cycle is seen by its release.
+   * @returns true for the first request since the last acquisition (its caller should start a
+   * run), false when one is already pending (coalesced).
+   */
+  requestRun(now: number): Promise<boolean>;
   /**
    * Applies write groups, each atomically (records, their counters and pool-state notes) and
    * each fenced by the lease. A group writes each record at most once and holds at most

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { SCHEDULE_INPUT } from '../../cdk/planner-schedule.ts';
+import { PLANNER_INDEXES, SCHEDULE_INPUT } from '../../cdk/planner-schedule.ts';
 import { executorRuntimeFromEnv } from '../../functions/executor-runtime.ts';
 import { plannerRuntimeFromEnv } from '../../functions/planner-runtime.ts';
 import {
@@ -385,8 +385,13 @@ describe.each(ALL)('least privilege in the %s stack', (variant) => {
       'dynamodb:PutItem': [TABLE],
       'dynamodb:UpdateItem': [TABLE],
       'dynamodb:DeleteItem': [TABLE],
-      // the sweep lists each state's live records to find ghosts
-      'dynamodb:Query': [TABLE, `${TABLE}/index/${BY_STATE_AGE.indexName}`].sort(),
+      // a boot that ends runs a planner cycle at once: its fenced commits and its reads
+      'dynamodb:ConditionCheckItem': [TABLE],
+      // the sweep lists each state's live records to find ghosts; the planner cycle reads
+      'dynamodb:Query': [
+        TABLE,
+        ...PLANNER_INDEXES.map((index) => `${TABLE}/index/${index.indexName}`),
+      ].sort(),
       'sqs:ReceiveMessage': ['AWS::SQS::Queue'],
       'sqs:DeleteMessage': ['AWS::SQS::Queue'],
       'sqs:GetQueueAttributes': ['AWS::SQS::Queue'],

@@ -721,6 +721,48 @@ export function describePoolStoreContract(
         });
       });
 
+      it('coalesces run requests until the next acquisition, and tells the holder of those made during its cycle', async () => {
+        // Prepare
+        const store = await h.fresh();
+
+        // Act: two requests before any cycle, a cycle, then one request during the next.
+        const firstRequest = await store.requestRun(T0);
+        const coalesced = await store.requestRun(T0 + 1);
+        const one = (await store.acquireLease('p1', T0 + 2, TTL))!;
+        const releasedQuiet = await store.releaseLease(one, true);
+        const two = (await store.acquireLease('p2', T0 + 3, TTL))!;
+        const duringCycle = await store.requestRun(T0 + 4);
+        const again = await store.requestRun(T0 + 5);
+        const releasedAsked = await store.releaseLease(two, true);
+        const three = (await store.acquireLease('p3', T0 + 6, TTL))!;
+        const releasedServed = await store.releaseLease(three, true);
+
+        // Assess
+        expect([firstRequest, coalesced]).toStrictEqual([true, false]);
+        expect(releasedQuiet).toStrictEqual({ requested: false });
+        expect([duringCycle, again]).toStrictEqual([true, false]);
+        expect(releasedAsked).toStrictEqual({ requested: true });
+        // The acquisition after it served the request: it is cleared, and the token moved on.
+        expect(three.token).toBe(two.token + 1);
+        expect(releasedServed).toStrictEqual({ requested: false });
+        expect(await store.requestRun(T0 + 7)).toBe(true);
+      });
+
+      it('reports no request to a holder whose lease was taken over', async () => {
+        // Prepare
+        const store = await h.fresh();
+        const stale = (await store.acquireLease('p1', T0, TTL))!;
+        await store.acquireLease('p2', T0 + TTL + 1, TTL);
+        await store.requestRun(T0 + TTL + 2);
+
+        // Act
+        const released = await store.releaseLease(stale, true);
+
+        // Assess: the request stays for the live holder.
+        expect(released).toStrictEqual({ requested: false });
+        expect(await store.requestRun(T0 + TTL + 3)).toBe(false);
+      });
+
       it('grants a free lease to exactly one of several racing planners', async () => {
         // Prepare
         const store = await h.fresh();

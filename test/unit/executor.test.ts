@@ -124,6 +124,17 @@ describe('CHECK', () => {
     );
   }
 
+  it('asks for a planner run when a boot becomes READY, and not while it is still booting', async () => {
+    const ready = executorHarness();
+    const building = executorHarness({ bootSeconds: 300 });
+
+    const done = await ready.run(ready.taskFor(await booting(ready)));
+    const polled = await building.run(building.taskFor(await booting(building)));
+
+    expect([done.outcome, done.wakesPlanner]).toStrictEqual(['ready', true]);
+    expect([polled.outcome, polled.wakesPlanner]).toStrictEqual(['still-booting', undefined]);
+  });
+
   it('moves an ACTIVE server to READY and counts a successful create for the zone', async () => {
     const h = executorHarness();
     const r = await booting(h);

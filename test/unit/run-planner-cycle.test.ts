@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { runPlannerCycle } from '../../lib/app/run-planner-cycle.ts';
+import {
+  MAX_CYCLES_PER_RUN,
+  requestPlannerRun,
+  runPlannerCycle,
+  runRequestedCycles,
+} from '../../lib/app/run-planner-cycle.ts';
 import { LeaseLostError } from '../../lib/domain/errors.ts';
 import { plannerHarness } from '../support/app-harness.ts';
 import { rec } from '../support/pool-fixtures.ts';
@@ -217,5 +222,72 @@ describe('a planner cycle', () => {
     expect(h.sent().filter((t) => t.type === 'REMOVE')).toEqual([
       expect.objectContaining({ amphoraId: waiting.id, version: waiting.version + 1 }),
     ]);
+  });
+});
+
+describe('planner runs requested between ticks', () => {
+  it('runs again when a run was requested while its cycle held the lease, and stops when none was', async () => {
+    // Prepare: a request arrives during the first cycle's reads (a boot finished meanwhile).
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+    const getPoolState = h.store.getPoolState.bind(h.store);
+    let cycles = 0;
+    h.store.getPoolState = async () => {
+      cycles += 1;
+      if (cycles === 1) await h.store.requestRun(h.clock.now());
+      return getPoolState();
+    };
+
+    // Act
+    const reports = await runRequestedCycles(h.deps);
+
+    // Assess
+    expect(reports.map((r) => r.status === 'applied' && r.requested)).toStrictEqual([true, false]);
+  });
+
+  it('stops after MAX_CYCLES_PER_RUN cycles however often runs are requested, and leaves the request for the next run', async () => {
+    // Prepare: every cycle sees a new request.
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+    const getPoolState = h.store.getPoolState.bind(h.store);
+    h.store.getPoolState = async () => {
+      await h.store.requestRun(h.clock.now());
+      return getPoolState();
+    };
+
+    // Act
+    const reports = await runRequestedCycles(h.deps);
+
+    // Assess
+    expect(reports).toHaveLength(MAX_CYCLES_PER_RUN);
+    expect(await h.store.requestRun(h.clock.now())).toBe(false);
+  });
+
+  it('starts one run for the first request and folds the requests that follow into it', async () => {
+    // Prepare: a planner holds the lease (a scheduled cycle is running).
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+    const scheduled = (await h.store.acquireLease('scheduled', h.clock.now(), 60_000))!;
+
+    // Act: a burst of 50 finished boots, each asking for a run.
+    const burst = await Promise.all(Array.from({ length: 50 }, () => requestPlannerRun(h.deps)));
+    const release = await h.store.releaseLease(scheduled, true);
+
+    // Assess: the one that got through found the lease busy; the others were folded into it;
+    // the holder learns of the request at its release, and no request was lost.
+    expect(burst.flat()).toStrictEqual([]);
+    expect(h.metrics.total('PlannerRunCoalesced')).toBe(49);
+    expect(release).toStrictEqual({ requested: true });
+  });
+
+  it('serves a burst of requests with a few cycles, not one per request', async () => {
+    // Prepare
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+
+    // Act: 50 requests, one after another while the first one's run is in progress.
+    const runs = await Promise.all(Array.from({ length: 50 }, () => requestPlannerRun(h.deps)));
+
+    // Assess: every cycle that ran in any process counts, not only the reports returned.
+    const cycles = h.metrics.total('PlannerRun');
+    expect(runs.flat()).toHaveLength(cycles);
+    expect(cycles).toBeGreaterThanOrEqual(1);
+    expect(cycles).toBeLessThanOrEqual(MAX_CYCLES_PER_RUN);
   });
 });

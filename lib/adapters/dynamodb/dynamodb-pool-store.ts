@@ -59,6 +59,7 @@ import {
   type Expected,
   type GroupResult,
   type Lease,
+  type LeaseRelease,
   MAX_GROUP_WRITES,
   type OrphanMark,
   type PoolStore,
@@ -338,7 +339,12 @@ export class DynamoDbPoolStore implements PoolStore {
 
   async acquireLease(holder: string, now: number, ttlMs: number): Promise<Lease | undefined> {
     const expiresAt = now + ttlMs;
-    const names = { '#holder': 'holder', '#token': 'token', '#expiresAt': 'expiresAt' };
+    const names = {
+      '#holder': 'holder',
+      '#token': 'token',
+      '#expiresAt': 'expiresAt',
+      '#requested': 'runRequestedAt',
+    };
     try {
       // A new acquisition: the lease was never taken, has expired or was released. ADD makes
       // the fencing token grow by exactly one, atomically, whoever races for it.
@@ -346,7 +352,9 @@ export class DynamoDbPoolStore implements PoolStore {
         new UpdateItemCommand({
           TableName: this.table,
           Key: LEASE_KEY,
-          UpdateExpression: 'SET #holder = :holder, #expiresAt = :expiresAt ADD #token :one',
+          // The same write clears a pending run request: this cycle's reads serve it.
+          UpdateExpression:
+            'SET #holder = :holder, #expiresAt = :expiresAt ADD #token :one REMOVE #requested',
           ConditionExpression: 'attribute_not_exists(#token) OR #expiresAt <= :now',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: {
@@ -373,9 +381,13 @@ export class DynamoDbPoolStore implements PoolStore {
         new UpdateItemCommand({
           TableName: this.table,
           Key: LEASE_KEY,
-          UpdateExpression: 'SET #expiresAt = :expiresAt',
+          UpdateExpression: 'SET #expiresAt = :expiresAt REMOVE #requested',
           ConditionExpression: '#holder = :holder AND #expiresAt > :now',
-          ExpressionAttributeNames: { '#holder': 'holder', '#expiresAt': 'expiresAt' },
+          ExpressionAttributeNames: {
+            '#holder': 'holder',
+            '#expiresAt': 'expiresAt',
+            '#requested': 'runRequestedAt',
+          },
           ExpressionAttributeValues: {
             ':holder': { S: holder },
             ':expiresAt': { N: String(expiresAt) },
@@ -391,11 +403,11 @@ export class DynamoDbPoolStore implements PoolStore {
     }
   }
 
-  async releaseLease(lease: Lease, sent = false): Promise<void> {
+  async releaseLease(lease: Lease, sent = false): Promise<LeaseRelease> {
     try {
       // Only the holder of this very token may free it; the token counter stays. The same write
       // confirms the cycle's sends, so a steady-state cycle still writes only its lease.
-      await this.client.send(
+      const { Attributes } = await this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
           Key: LEASE_KEY,
@@ -414,10 +426,33 @@ export class DynamoDbPoolStore implements PoolStore {
             ':token': { N: String(lease.token) },
             ':zero': { N: '0' },
           },
+          // What it returns tells the holder whether a run was requested during its cycle.
+          ReturnValues: 'ALL_NEW',
         }),
       );
+      return { requested: Attributes?.runRequestedAt !== undefined };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return { requested: false };
+    }
+  }
+
+  async requestRun(now: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: LEASE_KEY,
+          UpdateExpression: 'SET #requested = :now',
+          ConditionExpression: 'attribute_not_exists(#requested)',
+          ExpressionAttributeNames: { '#requested': 'runRequestedAt' },
+          ExpressionAttributeValues: { ':now': { N: String(now) } },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
     }
   }
 

@@ -25,6 +25,7 @@ import {
   type Expected,
   type GroupResult,
   type Lease,
+  type LeaseRelease,
   MAX_GROUP_WRITES,
   type OrphanMark,
   type PoolStore,
@@ -46,6 +47,8 @@ type Counters = Map<string, Map<string, Partial<Record<AmphoraState, number>>>>;
 export class MemoryPoolStore implements PoolStore {
   private readonly records = new Map<string, AmphoraRecord>();
   private lease: Lease | undefined;
+  /** A planner run was asked for since the last acquisition (see requestRun). */
+  private runRequestedAt: number | undefined;
   /** The last token whose holder confirmed its sends. */
   private sentThrough: number | undefined;
   private tokenCounter = 0;
@@ -158,15 +161,26 @@ export class MemoryPoolStore implements PoolStore {
     const renewal = held !== undefined && held.holder === holder && held.expiresAt > now;
     const token = renewal ? held.token : ++this.tokenCounter;
     this.lease = { holder, token, expiresAt: now + ttlMs };
+    this.runRequestedAt = undefined;
     const sent = this.sentThrough;
     return { ...this.lease, ...(sent !== undefined ? { sentThrough: sent } : {}) };
   }
 
-  async releaseLease(lease: Lease, sent = false): Promise<void> {
-    if (this.lease?.token !== lease.token || this.lease.holder !== lease.holder) return;
+  async releaseLease(lease: Lease, sent = false): Promise<LeaseRelease> {
+    if (this.lease?.token !== lease.token || this.lease.holder !== lease.holder) {
+      return { requested: false };
+    }
     this.calls.leaseWrites += 1;
     this.lease = { ...this.lease, expiresAt: 0 };
     if (sent) this.sentThrough = Math.max(this.sentThrough ?? 0, lease.token);
+    return { requested: this.runRequestedAt !== undefined };
+  }
+
+  async requestRun(now: number): Promise<boolean> {
+    this.calls.leaseWrites += 1;
+    if (this.runRequestedAt !== undefined) return false;
+    this.runRequestedAt = now;
+    return true;
   }
 
   async commit(lease: Lease, groups: readonly WriteGroup[]): Promise<GroupResult[]> {
