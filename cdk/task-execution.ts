@@ -11,6 +11,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  BY_ID,
   configChecksum,
   ENV,
   executorTimeoutSeconds,
@@ -107,7 +108,8 @@ export class TaskExecution extends Construct {
           'Query',
           'ConditionCheckItem',
         ],
-        { queryIndexes: PLANNER_INDEXES },
+        // A sweep that finds the counters drifted rebuilds them from every record (byId).
+        { queryIndexes: [...PLANNER_INDEXES, BY_ID] },
       ),
       new iam.PolicyStatement({
         sid: 'ConsumeTasks',

@@ -42,6 +42,7 @@ import {
 } from '../domain/execution.ts';
 import { allocatedGhosts, GHOST_WATCHED_STATES, planGhosts } from '../domain/ghosts.ts';
 import { planOrphans } from '../domain/orphans.ts';
+import { countDrift, type PoolCounts } from '../domain/pool.ts';
 import { type FailureKind, failureVerdict, retryDelaySeconds } from '../domain/retry-policy.ts';
 import { poolOf, type Settings } from '../domain/settings.ts';
 import {
@@ -61,7 +62,10 @@ import type { Logger, Metrics } from '../ports/telemetry.ts';
 export interface ExecutorDeps {
   readonly store: RecordStore &
     OrphanMarkStore &
-    Pick<PoolStateStore, 'recordImage' | 'getCloudHealth' | 'putCloudHealth' | 'getPoolState'>;
+    Pick<
+      PoolStateStore,
+      'recordImage' | 'getCloudHealth' | 'putCloudHealth' | 'getPoolState' | 'repairCounts'
+    >;
   readonly queue: TaskQueue;
   readonly driver: AmphoraDriver;
   readonly clock: Clock;
@@ -675,7 +679,12 @@ async function sweepGhosts(
   deps: ExecutorDeps,
   servers: readonly ServerInfo[],
   now: number,
-): Promise<{ ghosts: number; missingOnce: number; allocatedMissing: number }> {
+): Promise<{
+  ghosts: number;
+  missingOnce: number;
+  allocatedMissing: number;
+  countersRepaired: boolean;
+}> {
   const { counts } = await deps.store.getPoolState();
   const pools = [...new Set([...deps.config.pools.map((p) => p.name), ...Object.keys(counts)])];
   const records = (
@@ -683,6 +692,7 @@ async function sweepGhosts(
       pools.flatMap((pool) => GHOST_WATCHED_STATES.map((st) => deps.store.listByState(pool, st))),
     )
   ).flat();
+  const repaired = await repairIfDrifted(deps, counts, records);
   let ghosts = 0;
   let missingOnce = 0;
   const stillMissing: AmphoraRecord[] = [];
@@ -722,5 +732,27 @@ async function sweepGhosts(
   }
   deps.metrics.count(METRICS.GhostsFound.name, ghosts);
   deps.metrics.count(METRICS.AllocatedServersMissing.name, allocated.length);
-  return { ghosts, missingOnce, allocatedMissing: allocated.length };
+  return { ghosts, missingOnce, allocatedMissing: allocated.length, countersRepaired: repaired };
+}
+
+/**
+ * The sweep's listing of the watched states is complete, so it doubles as a check of their
+ * counters. A difference that is still there when the counters are read again (no transition
+ * moved them meanwhile) is a drift, e.g. records deleted behind the counters' back: the
+ * counters are rebuilt from the records, as `housekeeper repair-counts` does.
+ * @returns whether the counters were rebuilt.
+ */
+async function repairIfDrifted(
+  deps: ExecutorDeps,
+  counts: PoolCounts,
+  records: readonly AmphoraRecord[],
+): Promise<boolean> {
+  const drift = countDrift(counts, records, GHOST_WATCHED_STATES);
+  if (drift.length === 0) return false;
+  const again = countDrift((await deps.store.getPoolState()).counts, records, GHOST_WATCHED_STATES);
+  if (JSON.stringify(again) !== JSON.stringify(drift)) return false; // moved: look next sweep
+  deps.logger.warn('the counters differ from the records: rebuilding them', { drift });
+  await deps.store.repairCounts();
+  deps.metrics.count(METRICS.CountersRepaired.name);
+  return true;
 }

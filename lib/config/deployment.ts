@@ -254,6 +254,12 @@ export const METRICS = {
     '1 while the cloud breaker is open on Unavailable (the APIs answer nobody), else 0',
   ),
   PlannerRun: metric('PlannerRun', 'planner', [], '1 per planner cycle that ran'),
+  CountersRepaired: metric(
+    'CountersRepaired',
+    'executor',
+    [],
+    'counters rebuilt after a sweep found them differing from the records (a drift)',
+  ),
   PlannerRunCoalesced: metric(
     'PlannerRunCoalesced',
     'executor',

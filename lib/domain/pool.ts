@@ -166,6 +166,43 @@ export function tally(records: Iterable<AmphoraRecord>): PoolCounts {
   return counts;
 }
 
+/** A counter that disagrees with the records listed for its pool, zone and state. */
+export interface CountDrift {
+  readonly pool: string;
+  readonly zone: string;
+  readonly state: AmphoraState;
+  readonly counted: number;
+  readonly listed: number;
+}
+
+/**
+ * Where the counters disagree with a complete listing of some states' records: every pool and
+ * zone either side knows, for each of `states` only (the other states were not listed).
+ */
+export function countDrift(
+  counts: PoolCounts,
+  listed: Iterable<AmphoraRecord>,
+  states: readonly AmphoraState[],
+): CountDrift[] {
+  const actual = tally(listed);
+  const drift: CountDrift[] = [];
+  const keys = new Set<string>();
+  for (const side of [counts, actual]) {
+    for (const [pool, zones] of Object.entries(side)) {
+      for (const zone of Object.keys(zones)) keys.add(JSON.stringify([pool, zone]));
+    }
+  }
+  for (const key of [...keys].sort()) {
+    const [pool, zone] = JSON.parse(key) as [string, string];
+    for (const state of states) {
+      const counted = counts[pool]?.[zone]?.[state] ?? 0;
+      const n = actual[pool]?.[zone]?.[state] ?? 0;
+      if (counted !== n) drift.push({ pool, zone, state, counted, listed: n });
+    }
+  }
+  return drift;
+}
+
 /** The same counts with zeros and empty zones and pools left out, for comparisons. */
 export function withoutZeros(counts: PoolCounts): PoolCounts {
   const out: CountsBuilder = {};

@@ -13,6 +13,7 @@ import { executorRuntimeFromEnv } from '../../functions/executor-runtime.ts';
 import { plannerRuntimeFromEnv } from '../../functions/planner-runtime.ts';
 import {
   BY_EXPIRY,
+  BY_ID,
   BY_STATE_AGE,
   BY_STATE_ZONE,
   DLQ_RETENTION_SECONDS,
@@ -390,7 +391,7 @@ describe.each(ALL)('least privilege in the %s stack', (variant) => {
       // the sweep lists each state's live records to find ghosts; the planner cycle reads
       'dynamodb:Query': [
         TABLE,
-        ...PLANNER_INDEXES.map((index) => `${TABLE}/index/${index.indexName}`),
+        ...[...PLANNER_INDEXES, BY_ID].map((index) => `${TABLE}/index/${index.indexName}`),
       ].sort(),
       'sqs:ReceiveMessage': ['AWS::SQS::Queue'],
       'sqs:DeleteMessage': ['AWS::SQS::Queue'],

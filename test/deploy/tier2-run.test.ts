@@ -625,6 +625,11 @@ const UNDRIVEN_GRANTS: Record<
       index: 'byStateZone',
       why: 'the planner cycle a finished boot runs reads it for the same reason as the planner (shrinking or rotating a zone), which this tier does not drive',
     },
+    {
+      action: 'dynamodb:Query',
+      index: 'byId',
+      why: 'a sweep that finds the counters drifted rebuilds them from every record; the tier keeps its counters true',
+    },
   ],
 };
 

@@ -401,6 +401,38 @@ describe('PRESERVE', () => {
 describe('SWEEP', () => {
   const sweepConfig = { orphan_grace_period: 600, orphan_sweep_interval: 600 };
 
+  describe('counter drift, found by the sweep', () => {
+    it('rebuilds the counters when the sweep lists fewer records than they count (a record deleted behind their back)', async () => {
+      const h = executorHarness({ config: sweepConfig });
+      for (const id of ['a-1', 'a-2']) {
+        const server = await h.noop.createServer(bootRequest(id, '*'));
+        await h.given(rec('READY', { id, computeId: server.id }));
+      }
+      h.store.dropBehindCounters('a-2');
+
+      await h.run(h.sweepTask());
+
+      expect((await h.store.getPoolState()).counts).toStrictEqual(h.store.recount());
+      expect(h.metrics.total('CountersRepaired')).toBe(1);
+    });
+
+    it('leaves counters that agree with the records alone', async () => {
+      const h = executorHarness({ config: sweepConfig });
+      const server = await h.noop.createServer(bootRequest('a-1', '*'));
+      await h.given(rec('READY', { id: 'a-1', computeId: server.id }));
+      let repairs = 0;
+      const repair = h.store.repairCounts.bind(h.store);
+      h.store.repairCounts = async () => {
+        repairs += 1;
+        return repair();
+      };
+
+      await h.run(h.sweepTask());
+
+      expect([repairs, h.metrics.total('CountersRepaired')]).toStrictEqual([0, 0]);
+    });
+  });
+
   describe('ghosts: records whose server is gone or broken', () => {
     /** Two sweeps one sweep interval apart: what it takes to call a missing server gone. */
     const sweepTwice = async (h: ReturnType<typeof executorHarness>) => {
