@@ -194,7 +194,7 @@ program
     let stack: OpenStack;
     let executor: Pick<LocalStack, 'driver' | 'source'>;
     if (opts.memory) {
-      const m = memoryStack(config, logger, random);
+      const m = memoryStack(config, logger, process.env, random);
       stack = { ...m, description: 'memory', executorsRunning: true, close: async () => {} };
       executor = m;
     } else {

@@ -140,7 +140,12 @@ export function localCredentials(
   );
 }
 
-function driverFor(
+/**
+ * The driver a local stack runs its executors with: the openstack one (credentials from
+ * `localCredentials`, read now, so that missing ones are refused before anything starts), or the
+ * noop one on the simulated cloud in `cloud`, with its controls.
+ */
+export function driverFor(
   config: HousekeeperConfig,
   cloud: CloudStateStore,
   logger: Logger,

@@ -184,3 +184,61 @@ describe('housekeeper CLI on the local emulators', () => {
     );
   });
 });
+
+/** A config file in the test folder. */
+function configFile(name: string, value: unknown): string {
+  const file = join(cwd, name);
+  writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+  return file;
+}
+
+const OPENSTACK_CONFIG = {
+  driver: 'openstack',
+  openstack: { image_id: 'i', flavor_id: 'f', network_ids: ['n'] },
+};
+/** No OpenStack credentials at all, whatever the shell running the tests has. */
+const NO_OS_ENV = { OS_CLOUD: '', OS_AUTH_URL: '', OS_USERNAME: '', OS_PASSWORD: '' };
+/** Password credentials for a Keystone that is not there (nothing listens on port 9). */
+const DEAD_KEYSTONE_ENV = {
+  OS_CLOUD: '',
+  OS_AUTH_URL: 'http://127.0.0.1:9/v3',
+  OS_USERNAME: 'u',
+  OS_PASSWORD: 'p',
+  OS_PROJECT_NAME: 'p',
+  OS_USER_DOMAIN_NAME: 'Default',
+  OS_PROJECT_DOMAIN_NAME: 'Default',
+};
+
+describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
+  it('local --memory with driver openstack drives the real cloud, and refuses without credentials', async () => {
+    const os = configFile('os.json', OPENSTACK_CONFIG);
+    const missing = await housekeeperWith(
+      NO_OS_ENV,
+      'local',
+      '--memory',
+      '--cycles',
+      '1',
+      '--config',
+      os,
+    );
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('OS_AUTH_URL = (missing): is required');
+
+    const dead = await housekeeperWith(
+      DEAD_KEYSTONE_ENV,
+      'local',
+      '--memory',
+      '--cycles',
+      '2',
+      '--every',
+      '1',
+      '--config',
+      os,
+    );
+    expect(dead.code, dead.stderr).toBe(0);
+    // The boots went to the (unreachable) Keystone, not to a simulated cloud.
+    expect(dead.stderr).toMatch(/CREATE [0-9a-f]{8} → retry/);
+    expect(dead.stderr).toContain('127.0.0.1:9');
+    expect(dead.stderr).not.toContain('→ booted');
+  }, 60_000);
+});
