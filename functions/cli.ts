@@ -315,6 +315,10 @@ stackCommand('plan', 'dry-run the next planner cycle: show what it would decide,
 
 stackCommand('cycle', 'run one planner cycle now')
   .option(
+    '--reissue',
+    're-issue every pending task now, not after task_timeout (after a queue lost its messages)',
+  )
+  .option(
     '--drain',
     'then run the executors in this process until the queue is quiet (local, no local run active)',
   )

@@ -241,4 +241,36 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
     expect(dead.stderr).toContain('127.0.0.1:9');
     expect(dead.stderr).not.toContain('→ booted');
   }, 60_000);
+
+  it('cycle --reissue re-issues a pending task at once, not after task_timeout', async () => {
+    const pool = configFile('pool2.json', {
+      spare_amphora_pool_size: 2,
+      noop: { boot_seconds: 0, boot_failure_rate: 0 },
+    });
+    const local = await housekeeper(
+      'local',
+      '--cycles',
+      '3',
+      '--every',
+      '1',
+      '--no-workload',
+      '--config',
+      pool,
+    );
+    expect(local.code, local.stderr).toBe(0);
+    const [spare] = JSON.parse((await housekeeper('list', '--state', 'READY', '--json')).stdout);
+    // No local run: the REMOVE this sends goes to a throw-away queue and is lost.
+    const deactivate = await housekeeper('deactivate', spare.id);
+    expect(deactivate.stdout).toContain(`${spare.id}: scheduled`);
+
+    const plain = await housekeeper('plan', '--json');
+    const reissue = await housekeeper('cycle', '--reissue', '--json');
+    expect(reissue.code, reissue.stderr).toBe(0);
+    const stuck = (plan: { decisions: Array<{ reasons: string[] }> }) =>
+      plan.decisions.filter((d) => d.reasons.includes('TASK_STUCK'));
+    expect(stuck(JSON.parse(plain.stdout))).toEqual([]);
+    const reissued = stuck(JSON.parse(reissue.stdout).plan);
+    expect(reissued).toHaveLength(1);
+    expect(JSON.stringify(reissued[0])).toContain(spare.id);
+  }, 120_000);
 });
