@@ -16,7 +16,7 @@ import {
 } from '../lib/app/operator-actions.ts';
 import { poolStatus, statusLine, viewOf } from '../lib/app/pool-status.ts';
 import { runPlannerCycle } from '../lib/app/run-planner-cycle.ts';
-import { ConfigError, type HousekeeperConfig, parseConfig } from '../lib/config/schema.ts';
+import { ConfigError, ConfigSourceError, type HousekeeperConfig } from '../lib/config/schema.ts';
 import { AMPHORA_STATES, type AmphoraState, oldestFirst } from '../lib/domain/amphora.ts';
 import { DRIVER_ERROR_KINDS, HousekeeperError } from '../lib/domain/errors.ts';
 import { countOf, withoutZeros } from '../lib/domain/pool.ts';
@@ -24,13 +24,21 @@ import { NOOP_OPERATIONS, type NoopOperation } from '../lib/drivers/noop/noop-dr
 import { consoleLogger, type Level } from '../lib/local/console-logger.ts';
 import { decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
 import { formatList, formatPlan, formatRecord, formatStatus } from '../lib/local/format.ts';
-import { LOCAL_CONFIG, LOCAL_PLANNER_EVERY_SECONDS } from '../lib/local/local-config.ts';
+import {
+  LOCAL_CONFIG,
+  LOCAL_DEFAULTS_SOURCE,
+  LOCAL_PLANNER_EVERY_SECONDS,
+  localConfig,
+} from '../lib/local/local-config.ts';
 import { type LocalStack, runLocal } from '../lib/local/local-runner.ts';
 import { seededRandom } from '../lib/local/random.ts';
 import {
+  checkLocalDataDriver,
   type OpenStack,
   openAwsStack,
   openLocalStack,
+  readJsonObject,
+  savedConfigFile,
   savedLocalConfig,
   saveLocalConfig,
 } from './local-stack.ts';
@@ -66,18 +74,17 @@ function readJsonFile(file: string | undefined): Record<string, unknown> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new HousekeeperError(`--config ${file}: cannot be read (${(error as Error).message})`);
+    throw new ConfigSourceError(`--config ${file}: cannot be read (${(error as Error).message})`);
   }
-  try {
-    const value: unknown = JSON.parse(text);
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new HousekeeperError(`--config ${file}: must hold a JSON object of options`);
-    }
-    return value as Record<string, unknown>;
-  } catch (error) {
-    if (error instanceof HousekeeperError) throw error;
-    throw new HousekeeperError(`--config ${file}: is not valid JSON (${(error as Error).message})`);
-  }
+  return readJsonObject(`--config ${file}`, text);
+}
+
+/** The `--config` file as the top layer of a configuration. */
+function fileLayer(file: string | undefined) {
+  return {
+    overrides: readJsonFile(file),
+    ...(file ? { overridesSource: `--config ${file}` } : {}),
+  };
 }
 
 interface StackOptions {
@@ -87,8 +94,11 @@ interface StackOptions {
   logLevel: Level;
 }
 
-/** Opens the stack a command works on; the caller closes it. */
-async function open(opts: StackOptions): Promise<OpenStack> {
+/**
+ * Opens the stack a command works on; the caller closes it. Only with `executors` (a command
+ * that runs tasks here) is the driver built, and the openstack one's credentials read.
+ */
+async function open(opts: StackOptions, executors = false): Promise<OpenStack> {
   const logger = consoleLogger(opts.logLevel);
   if (opts.stack !== undefined && opts.target !== 'aws') {
     throw new HousekeeperError(`--stack ${opts.stack}: only with --target aws`);
@@ -98,15 +108,30 @@ async function open(opts: StackOptions): Promise<OpenStack> {
     const env = opts.stack
       ? { ...process.env, ...(await stackEnvironment(opts.stack)) }
       : process.env;
-    return openAwsStack({ config: readJsonFile(opts.config), logger, env });
+    const { overrides, overridesSource } = fileLayer(opts.config);
+    return openAwsStack({
+      config: overrides,
+      ...(overridesSource ? { configSource: overridesSource } : {}),
+      logger,
+      env,
+    });
   }
-  const raw = { ...LOCAL_CONFIG, ...savedLocalConfig(), ...readJsonFile(opts.config) };
-  return openLocalStack({ config: parseConfig(raw), logger, env: process.env });
+  const saved = savedLocalConfig();
+  const { config } = localConfig(process.env, {
+    defaults: saved ?? LOCAL_CONFIG,
+    defaultsSource: saved ? `${savedConfigFile()} (the last local run’s)` : LOCAL_DEFAULTS_SOURCE,
+    ...fileLayer(opts.config),
+  });
+  return openLocalStack({ config, logger, env: process.env, executors });
 }
 
 /** Runs `body` on an opened stack, always closing it. */
-async function withStack(opts: StackOptions, body: (s: OpenStack) => Promise<void>) {
-  const stack = await open(opts);
+async function withStack(
+  opts: StackOptions,
+  body: (s: OpenStack) => Promise<void>,
+  executors = false,
+) {
+  const stack = await open(opts, executors);
   try {
     await body(stack);
   } finally {
@@ -184,8 +209,11 @@ program
       .default('warn'),
   )
   .action(async (opts) => {
-    const raw = { ...LOCAL_CONFIG, ...readJsonFile(opts.config) };
-    const config: HousekeeperConfig = parseConfig(raw);
+    const { config, raw } = localConfig(process.env, {
+      defaults: LOCAL_CONFIG,
+      defaultsSource: LOCAL_DEFAULTS_SOURCE,
+      ...fileLayer(opts.config),
+    });
     const random = opts.seed ? seededRandom(opts.seed) : Math.random;
     const logger = consoleLogger(opts.logLevel);
     // With --cycles the final JSON goes to stdout, so progress goes to stderr.
@@ -198,6 +226,7 @@ program
       stack = { ...m, description: 'memory', executorsRunning: true, close: async () => {} };
       executor = m;
     } else {
+      checkLocalDataDriver(config.driver);
       out('starting DynamoDB Local (data in .local/dynamodb) and the SQS emulator...');
       stack = await openLocalStack({ config, logger, env: process.env, serve: true, random });
       saveLocalConfig(raw);
@@ -324,35 +353,39 @@ stackCommand('cycle', 'run one planner cycle now')
   )
   .option('--json', 'print JSON')
   .action(async (opts) =>
-    withStack(opts, async (s) => {
-      const report = await runPlannerCycle(
-        { ...s, holder: `cli-cycle-${process.pid}` },
-        { reissuePendingTasks: opts.reissue === true },
-      );
-      if (report.status === 'lease-busy')
-        throw new HousekeeperError('a planner cycle is running right now; try again in a moment');
-      if (opts.json) printJson(report);
-      else
-        print(
-          formatPlan(report.plan, `cycle on ${s.description}: ${report.tasksSent} task(s) sent`),
+    withStack(
+      opts,
+      async (s) => {
+        const report = await runPlannerCycle(
+          { ...s, holder: `cli-cycle-${process.pid}` },
+          { reissuePendingTasks: opts.reissue === true },
         );
-      if (!opts.drain) return;
-      if (!s.executor || s.executorsRunning) {
-        print(
-          'executors are running elsewhere (the local run or the Lambdas); nothing to drain here',
-        );
-        return;
-      }
-      const deps = { ...s, ...s.executor };
-      for (let quiet = 0; quiet < 3; ) {
-        const reports = await consumeBatch(deps, s.executor.source, { max: 10 });
-        quiet = reports.length === 0 ? quiet + 1 : 0;
-        for (const r of reports) {
-          const line = taskLine(r);
-          if (line) print(line);
+        if (report.status === 'lease-busy')
+          throw new HousekeeperError('a planner cycle is running right now; try again in a moment');
+        if (opts.json) printJson(report);
+        else
+          print(
+            formatPlan(report.plan, `cycle on ${s.description}: ${report.tasksSent} task(s) sent`),
+          );
+        if (!opts.drain) return;
+        if (!s.executor || s.executorsRunning) {
+          print(
+            'executors are running elsewhere (the local run or the Lambdas); nothing to drain here',
+          );
+          return;
         }
-      }
-    }),
+        const deps = { ...s, ...s.executor };
+        for (let quiet = 0; quiet < 3; ) {
+          const reports = await consumeBatch(deps, s.executor.source, { max: 10 });
+          quiet = reports.length === 0 ? quiet + 1 : 0;
+          for (const r of reports) {
+            const line = taskLine(r);
+            if (line) print(line);
+          }
+        }
+      },
+      opts.drain === true,
+    ),
   );
 
 // -- operator actions -----------------------------------------------------------------------------
@@ -538,7 +571,7 @@ try {
 } catch (error) {
   if (error instanceof HousekeeperError) {
     process.stderr.write(`housekeeper: ${error.message}\n`);
-    process.exitCode = error instanceof ConfigError ? 2 : 1;
+    process.exitCode = error instanceof ConfigError || error instanceof ConfigSourceError ? 2 : 1;
   } else {
     throw error;
   }

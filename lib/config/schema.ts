@@ -249,6 +249,13 @@ export class ConfigError extends HousekeeperError {
   }
 }
 
+/**
+ * A source of configuration that cannot be read: a `--config` file that is missing or not JSON,
+ * a clouds.yaml that is not found or does not parse, a corrupt `.local/config.json`. A bad
+ * configuration, like `ConfigError` (the CLI exits 2 for both).
+ */
+export class ConfigSourceError extends HousekeeperError {}
+
 /** One problem as a single line: `field (source) = value: rule`. */
 export function formatProblem(p: ConfigProblem): string {
   const source = p.source ? ` (from ${p.source})` : '';

@@ -16,12 +16,17 @@ const CLI = join(import.meta.dirname, '../../functions/cli.ts');
 const cwd = mkdtempSync(join(tmpdir(), 'housekeeper-cli-'));
 
 /** Runs the CLI in the test folder, with `env` over this process's environment. */
-async function housekeeperWith(env: Record<string, string>, ...args: string[]) {
+function housekeeperWith(env: Record<string, string>, ...args: string[]) {
+  return housekeeperIn(cwd, env, ...args);
+}
+
+/** Runs the CLI in `dir`, with `env` over this process's environment. */
+async function housekeeperIn(dir: string, env: Record<string, string>, ...args: string[]) {
   try {
     const { stdout, stderr } = await run(
       process.execPath,
       ['--disable-warning=ExperimentalWarning', CLI, ...args],
-      { cwd, timeout: 120_000, env: { ...process.env, ...env } },
+      { cwd: dir, timeout: 120_000, env: { ...process.env, ...env } },
     );
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -166,6 +171,19 @@ describe('housekeeper CLI on the local emulators', () => {
         spares: { ready: 0, target: 3 },
         deploying: { count: 2, cap: 2 },
       });
+
+      // HOUSEKEEPER_CONFIG does not beat --config: the file on the command line wins.
+      const p5 = configFile('p5.json', { spare_amphora_pool_size: 5 });
+      const five = await housekeeperWith(
+        env,
+        'status',
+        '--target',
+        'aws',
+        '--json',
+        '--config',
+        p5,
+      );
+      expect(JSON.parse(five.stdout).spares).toEqual({ ready: 0, target: 5 });
     } finally {
       await Promise.all([dynamo.stop(), sqs.stop()]);
     }
@@ -273,4 +291,47 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
     expect(reissued).toHaveLength(1);
     expect(JSON.stringify(reissued[0])).toContain(spare.id);
   }, 120_000);
+
+  it('one openstack-driver local run does not need credentials for read-only commands, and a noop run is refused its pool', async () => {
+    const dir = mkdtempSync(join(cwd, 'openstack-'));
+    const os = configFile('os.json', OPENSTACK_CONFIG);
+    const local = await housekeeperIn(
+      dir,
+      DEAD_KEYSTONE_ENV,
+      'local',
+      '--cycles',
+      '1',
+      '--config',
+      os,
+    );
+    expect(local.code, local.stderr).toBe(0);
+
+    // status, list, show and plan never call the cloud: no credentials needed.
+    for (const args of [['status'], ['list'], ['plan']]) {
+      const r = await housekeeperIn(dir, NO_OS_ENV, ...args, '--json');
+      expect(r.code, `${args}: ${r.stderr}`).toBe(0);
+    }
+    const pending = JSON.parse((await housekeeperIn(dir, NO_OS_ENV, 'list', '--json')).stdout);
+    expect(pending.length).toBeGreaterThan(0);
+
+    // The pool belongs to the openstack driver: a noop run does not take it over.
+    const noop = await housekeeperIn(dir, NO_OS_ENV, 'local', '--cycles', '1');
+    expect(noop.code).toBe(2);
+    expect(noop.stderr).toContain('the pool in .local/ belongs to the openstack driver');
+    expect(noop.stderr).not.toContain('starting DynamoDB Local');
+  }, 180_000);
+
+  it.each([
+    ['bad.json', '{"spare_amphora_pool_size": 3,}', 'is not valid JSON'],
+    ['empty.json', '', 'is not valid JSON'],
+    ['list.json', '[1]', 'must hold a JSON object of options'],
+  ])('exit code 2 is kept for bad JSON: %s', async (name, text, rule) => {
+    const file = configFile(name, text);
+    for (const args of [['local', '--cycles', '1'], ['status']]) {
+      const r = await housekeeper(...args, '--config', file);
+      expect(r.code).toBe(2);
+      expect(r.stderr.startsWith(`housekeeper: --config ${file}: ${rule}`), r.stderr).toBe(true);
+      expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
+    }
+  });
 });
