@@ -4,7 +4,7 @@
  * opens a stack (the local one, or a deployed one with `--target aws`) and calls the use cases.
  */
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { consumeBatch } from '../lib/app/consume-messages.ts';
 import {
   claimSpare,
@@ -177,9 +177,17 @@ function stackCommand(name: string, description: string): Command {
   return withStackOptions(program.command(name).description(description));
 }
 
+/** Exit status of a usage error (unknown command or option, bad option value): sysexits' EX_USAGE. */
+const EXIT_USAGE = 64;
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
 const program = new Command('housekeeper')
   .description('amphora-housekeeper: keeps spare Octavia amphorae ready, and tidies up failed ones')
-  .showHelpAfterError();
+  .version(version)
+  .showHelpAfterError()
+  // Every command inherits this: usage errors are thrown, and exit with their own status.
+  .exitOverride();
 
 // -- local run ------------------------------------------------------------------------------------
 
@@ -569,7 +577,10 @@ noopCommand('clear', 'remove every fault rule').action(async (opts) =>
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof HousekeeperError) {
+  if (error instanceof CommanderError) {
+    // commander has printed the message (and the help); --help and --version end with 0.
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else if (error instanceof HousekeeperError) {
     process.stderr.write(`housekeeper: ${error.message}\n`);
     process.exitCode = error instanceof ConfigError || error instanceof ConfigSourceError ? 2 : 1;
   } else {

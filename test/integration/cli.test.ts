@@ -142,7 +142,7 @@ describe('housekeeper CLI on the local emulators', () => {
     });
 
     const cycles = await housekeeper('local', '--cycles', '0');
-    expect(cycles.code).not.toBe(0);
+    expect(cycles.code).toBe(64);
     expect(cycles.stderr).toContain('--cycles = "0": must be a whole number of at least 1');
   }, 60_000);
 
@@ -333,5 +333,21 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
       expect(r.stderr.startsWith(`housekeeper: --config ${file}: ${rule}`), r.stderr).toBe(true);
       expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
     }
+  });
+
+  it.each([
+    [['status', '--bogus'], "error: unknown option '--bogus'"],
+    [['frob'], "error: unknown command 'frob'"],
+    [['list', '--state', 'NOPE'], "argument 'NOPE' is invalid"],
+    [['show'], "error: missing required argument 'id'"],
+  ])('usage errors exit 64, not 1 like a refused action: %j', async (args, message) => {
+    const r = await housekeeper(...args);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain(message);
+  });
+
+  it('--version prints the package version', async () => {
+    const r = await housekeeper('--version');
+    expect(r).toMatchObject({ code: 0, stdout: '0.1.0\n' });
   });
 });
