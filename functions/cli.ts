@@ -490,22 +490,38 @@ function controlOf(s: OpenStack) {
   return s.control;
 }
 
+function probability(value: string): number {
+  const p = Number(value);
+  if (value.trim() === '' || !Number.isFinite(p) || p < 0 || p > 1) {
+    throw new InvalidArgumentError(
+      `--probability = ${JSON.stringify(value)}: must be a number from 0 to 1`,
+    );
+  }
+  return p;
+}
+
 noopCommand('fault', 'make driver operations fail: the next N times, or with a probability')
-  .requiredOption('--operation <op>', `operation, or * for all (${NOOP_OPERATIONS.join(', ')})`)
+  .requiredOption(
+    '--operation <op>',
+    `the driver method to fail, or * for all: ${NOOP_OPERATIONS.join(', ')}`,
+  )
   .addOption(
     new Option('--error <kind>', 'error class')
       .choices([...DRIVER_ERROR_KINDS])
       .makeOptionMandatory(),
   )
   .option('--times <n>', 'fail the next n calls', wholeNumber('--times'))
-  .option('--probability <p>', 'fail each call with probability p (0..1)', Number.parseFloat)
-  .action(async (opts) =>
-    withStack(opts, async (s) => {
-      if (opts.operation !== '*' && !NOOP_OPERATIONS.includes(opts.operation)) {
-        throw new HousekeeperError(
-          `--operation = ${JSON.stringify(opts.operation)}: must be * or one of ${NOOP_OPERATIONS.join(', ')}`,
-        );
-      }
+  .option('--probability <p>', 'fail each call with probability p (0 to 1)', probability)
+  .action(async (opts, command: Command) => {
+    if (opts.operation !== '*' && !NOOP_OPERATIONS.includes(opts.operation)) {
+      command.error(
+        `error: --operation = ${JSON.stringify(opts.operation)}: must be * or a driver method: ${NOOP_OPERATIONS.join(', ')}`,
+      );
+    }
+    if ((opts.times === undefined) === (opts.probability === undefined)) {
+      command.error('error: give exactly one of --times and --probability');
+    }
+    await withStack(opts, async (s) => {
       const rule = await controlOf(s).injectFault({
         operation: opts.operation as NoopOperation | '*',
         error: opts.error,
@@ -515,8 +531,8 @@ noopCommand('fault', 'make driver operations fail: the next N times, or with a p
       print(
         `fault ${rule.id}: ${rule.operation} fails with ${rule.error} ${rule.times !== undefined ? `the next ${rule.times} time(s)` : `with probability ${rule.probability}`}`,
       );
-    }),
-  );
+    });
+  });
 
 noopCommand(
   'publish-image',

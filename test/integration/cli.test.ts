@@ -350,4 +350,26 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
     const r = await housekeeper('--version');
     expect(r).toMatchObject({ code: 0, stdout: '0.1.0\n' });
   });
+
+  it.each([
+    [['--times', '1', '--probability', '0.5'], 'give exactly one of --times and --probability'],
+    [[], 'give exactly one of --times and --probability'],
+    [['--probability', 'abc'], '--probability = "abc": must be a number from 0 to 1'],
+    [['--probability', '5'], '--probability = "5": must be a number from 0 to 1'],
+    [['--probability', '-1'], '--probability = "-1": must be a number from 0 to 1'],
+    [['--times', '1', '--operation', 'create'], 'must be * or a driver method: createServer, '],
+  ])('noop fault input errors end in a message, not a stack trace: %j', async (args, message) => {
+    const r = await housekeeper(
+      'noop',
+      'fault',
+      '--operation',
+      'createServer',
+      '--error',
+      'Unavailable',
+      ...args,
+    );
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).not.toMatch(/RangeError|at .*\.ts:\d+/);
+  });
 });
