@@ -8,6 +8,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { consumeBatch } from '../lib/app/consume-messages.ts';
 import {
   claimSpare,
+  DEACTIVATED_RESULTS,
   deactivateMany,
   flagFailed,
   requestPreservation,
@@ -426,10 +427,18 @@ stackCommand('deactivate', 'hand amphorae back for removal (→ PENDING_DELETE)'
   .action(async (ids: string[], opts) =>
     withStack(opts, async (s) => {
       const results = await deactivateMany(s, ids);
-      for (const r of results) print(`${r.amphoraId}: ${r.result}`);
+      for (const r of results) {
+        if (DEACTIVATED_RESULTS.includes(r.result)) print(`${r.amphoraId}: ${r.result}`);
+        else {
+          const why =
+            r.result === 'delete-failed'
+              ? `its removal failed for good (DELETE_FAILED); \`housekeeper retry ${r.amphoraId}\` tries again`
+              : r.result;
+          process.stderr.write(`housekeeper: ${r.amphoraId}: ${why}\n`);
+          process.exitCode = 1;
+        }
+      }
       if (results.some((r) => r.result === 'scheduled')) noteIfNoExecutor(s);
-      if (results.some((r) => !['scheduled', 'already-removing'].includes(r.result)))
-        process.exitCode = 1;
     }),
   );
 

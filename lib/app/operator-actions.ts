@@ -180,16 +180,36 @@ export async function retryFailed(deps: OperatorDeps, amphoraId: string): Promis
   return next;
 }
 
+/**
+ * The results of `deactivateMany` that are not a refusal: the removal was scheduled, is under
+ * way, or is done. `delete-failed` (its removal was given up: `retry` tries again), `cannot
+ * remove from S` and an error's message are refusals.
+ */
+export const DEACTIVATED_RESULTS: readonly string[] = [
+  'scheduled',
+  'already-removing',
+  'already-deleted',
+];
+
 /** Hands many amphorae back; one result per id, in order. Never throws for one bad id. */
 export async function deactivateMany(
   deps: OperatorDeps,
   amphoraIds: readonly string[],
-): Promise<Array<{ amphoraId: string; result: 'scheduled' | 'already-removing' | string }>> {
+): Promise<
+  Array<{
+    amphoraId: string;
+    result: 'scheduled' | 'already-removing' | 'already-deleted' | 'delete-failed' | string;
+  }>
+> {
   const results: Array<{ amphoraId: string; result: string }> = [];
   for (const amphoraId of amphoraIds) {
     try {
       const record = await load(deps, amphoraId);
-      if (record.state === 'PENDING_DELETE' || record.state === 'DELETED') {
+      if (record.state === 'DELETED') {
+        results.push({ amphoraId: record.id, result: 'already-deleted' });
+      } else if (record.state === 'PENDING_DELETE' && record.failure?.code === 'DELETE_FAILED') {
+        results.push({ amphoraId: record.id, result: 'delete-failed' });
+      } else if (record.state === 'PENDING_DELETE') {
         results.push({ amphoraId: record.id, result: 'already-removing' });
       } else if (!canTransition(record.state, 'PENDING_DELETE')) {
         results.push({ amphoraId: record.id, result: `cannot remove from ${record.state}` });

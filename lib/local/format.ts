@@ -48,10 +48,18 @@ export function formatStatus(s: PoolStatus, where: string): string {
     }
   }
   if (s.needsOperator.length > 0) {
-    lines.push('waiting for an operator (`housekeeper retry <id>` or `deactivate <id>`):');
-    for (const v of s.needsOperator) lines.push(`  ${viewLine(v)}`);
+    lines.push('waiting for an operator:');
+    for (const v of s.needsOperator) lines.push(`  ${viewLine(v)}\n    ${remedyOf(v)}`);
   }
   return lines.join('\n');
+}
+
+/** What an operator can do about an amphora whose task was given up. */
+export function remedyOf(v: Pick<AmphoraView, 'id' | 'state'>): string {
+  const id = v.id.slice(0, 8);
+  return v.state === 'PRESERVING'
+    ? `→ \`housekeeper retry ${id}\` preserves it again, \`housekeeper deactivate ${id}\` removes it`
+    : `→ \`housekeeper retry ${id}\` tries the removal again`;
 }
 
 /** One line per record. */

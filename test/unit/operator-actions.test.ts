@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   claimSpare,
+  DEACTIVATED_RESULTS,
   deactivate,
+  deactivateMany,
   flagFailed,
   requestPreservation,
   retryFailed,
@@ -11,6 +13,7 @@ import {
   IllegalTransitionError,
   OperatorActionError,
 } from '../../lib/domain/errors.ts';
+import { remedyOf } from '../../lib/local/format.ts';
 import { plannerHarness } from '../support/app-harness.ts';
 import { NOW, rec } from '../support/pool-fixtures.ts';
 
@@ -128,4 +131,42 @@ describe('retrying what needs an operator', () => {
 
     await expect(retryFailed(h.deps, r.id)).rejects.toBeInstanceOf(OperatorActionError);
   });
+});
+
+describe('the remedy status suggests for DELETE_FAILED does something', () => {
+  it.each([
+    // [record, what deactivate answers, whether that is a refusal]
+    [
+      'a DELETE_FAILED removal',
+      rec('PENDING_DELETE', { failure: { code: 'DELETE_FAILED', message: 'x', at: NOW } }),
+      'delete-failed',
+      true,
+    ],
+    ['a removal under way', rec('PENDING_DELETE'), 'already-removing', false],
+    ['a DELETED amphora', rec('DELETED'), 'already-deleted', false],
+    [
+      'a PRESERVE_FAILED preservation',
+      rec('PRESERVING', { failure: { code: 'PRESERVE_FAILED', message: 'x', at: NOW } }),
+      'scheduled',
+      false,
+    ],
+  ])('deactivate on %s answers what it did', async (_, record, result, refused) => {
+    const h = plannerHarness();
+    await h.store.create(record);
+    expect(await deactivateMany(h.deps, [record.id])).toEqual([{ amphoraId: record.id, result }]);
+    expect(DEACTIVATED_RESULTS.includes(result)).toBe(!refused);
+  });
+
+  it.each([
+    ['PENDING_DELETE', '→ `housekeeper retry 12345678` tries the removal again'],
+    [
+      'PRESERVING',
+      '→ `housekeeper retry 12345678` preserves it again, `housekeeper deactivate 12345678` removes it',
+    ],
+  ] as const)(
+    'status suggests, for a %s waiting for an operator, only what works',
+    (state, remedy) => {
+      expect(remedyOf({ id: '12345678-aaaa-bbbb', state })).toBe(remedy);
+    },
+  );
 });
