@@ -76,7 +76,8 @@ describe('housekeeper CLI on the local emulators', () => {
     expect(claim.stdout).toMatch(/^claimed [0-9a-f-]{36} \(server [0-9a-f-]{36}\)/);
     const id = claim.stdout.split(' ')[1]!;
 
-    const show = await housekeeper('show', id);
+    // The 8-character ids the local run prints are accepted.
+    const show = await housekeeper('show', id.slice(0, 8));
     expect(show.stdout).toContain(`amphora ${id}`);
     expect(show.stdout).toMatch(/READY → ALLOCATED {2}CLAIMED/);
 

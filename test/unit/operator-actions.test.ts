@@ -6,6 +6,7 @@ import {
   deactivateMany,
   flagFailed,
   requestPreservation,
+  resolveAmphora,
   retryFailed,
 } from '../../lib/app/operator-actions.ts';
 import {
@@ -169,4 +170,36 @@ describe('the remedy status suggests for DELETE_FAILED does something', () => {
       expect(remedyOf({ id: '12345678-aaaa-bbbb', state })).toBe(remedy);
     },
   );
+});
+
+describe('the 8-character ids that npm start prints are accepted', () => {
+  const ids = [
+    '3b2d254d-1111-4000-8000-000000000001',
+    '3b2d254d-2222-4000-8000-000000000002',
+    '77aa0000-3333-4000-8000-000000000003',
+  ];
+
+  async function store() {
+    const h = plannerHarness();
+    for (const id of ids) await h.store.create(rec('READY', { id }));
+    return h.store;
+  }
+
+  it.each([
+    ['a full id', ids[0]!, ids[0]!],
+    ['a unique 8-character prefix', '77aa0000', ids[2]!],
+    ['a unique longer prefix', '3b2d254d-2', ids[1]!],
+  ])('resolves %s', async (_, given, id) => {
+    expect((await resolveAmphora(await store(), given)).id).toBe(id);
+  });
+
+  it('refuses an ambiguous prefix by listing the matches', async () => {
+    await expect(resolveAmphora(await store(), '3b2d254d')).rejects.toThrow(
+      `amphora id prefix 3b2d254d is ambiguous: it matches 2 amphorae: ${ids[0]} (READY), ${ids[1]} (READY)`,
+    );
+  });
+
+  it.each(['ffff', ''])('refuses a prefix that matches nothing: %j', async (given) => {
+    await expect(resolveAmphora(await store(), given)).rejects.toBeInstanceOf(AmphoraNotFoundError);
+  });
 });
