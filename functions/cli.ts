@@ -21,10 +21,20 @@ import { ConfigError, ConfigSourceError, type HousekeeperConfig } from '../lib/c
 import { AMPHORA_STATES, type AmphoraState, oldestFirst } from '../lib/domain/amphora.ts';
 import { DRIVER_ERROR_KINDS, HousekeeperError } from '../lib/domain/errors.ts';
 import { countOf, withoutZeros } from '../lib/domain/pool.ts';
-import { NOOP_OPERATIONS, type NoopOperation } from '../lib/drivers/noop/noop-driver.ts';
+import {
+  type FaultRule,
+  NOOP_OPERATIONS,
+  type NoopOperation,
+} from '../lib/drivers/noop/noop-driver.ts';
 import { consoleLogger, type Level } from '../lib/local/console-logger.ts';
 import { decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
-import { formatList, formatPlan, formatRecord, formatStatus } from '../lib/local/format.ts';
+import {
+  formatList,
+  formatPlan,
+  formatRecord,
+  formatStatus,
+  recordJson,
+} from '../lib/local/format.ts';
 import {
   LOCAL_CONFIG,
   LOCAL_DEFAULTS_SOURCE,
@@ -66,6 +76,13 @@ function wholeNumber(name: string, min = 1) {
       );
     }
     return n;
+  };
+}
+
+function nonEmpty(name: string) {
+  return (value: string): string => {
+    if (value.trim() === '') throw new InvalidArgumentError(`${name} must not be empty`);
+    return value;
   };
 }
 
@@ -165,7 +182,7 @@ function withStackOptions(command: Command): Command {
     )
     .option(
       '--config <file>',
-      'JSON file of options (over the local defaults, or over HOUSEKEEPER_CONFIG)',
+      'JSON file of options, over the HOUSEKEEPER_* variables and the local (or deployed) configuration',
     )
     .addOption(
       new Option('--log-level <level>', 'log level on stderr')
@@ -208,7 +225,7 @@ program
     wholeNumber('--every'),
     LOCAL_PLANNER_EVERY_SECONDS,
   )
-  .option('--config <file>', 'JSON file of options overriding the local defaults')
+  .option('--config <file>', 'JSON file of options, over the local defaults and HOUSEKEEPER_*')
   .option('--seed <n>', 'seed of the simulated workload and boot failures', wholeNumber('--seed'))
   .option('--no-workload', 'do not simulate load balancers claiming and handing back amphorae')
   .option('--memory', 'keep everything in this process instead of the emulators (nothing persists)')
@@ -318,18 +335,18 @@ stackCommand('list', 'list amphorae, oldest in their state first')
         ),
       );
       const records = lists.flat().sort(oldestFirst).slice(0, opts.limit);
-      if (opts.json) printJson(records);
+      if (opts.json) printJson(records.map(recordJson));
       else print(formatList(records.map(viewOf)));
     }),
   );
 
 stackCommand('show', 'show one amphora with its history')
-  .argument('<id>', 'amphora id')
+  .argument('<id>', 'amphora id (or a unique prefix)')
   .option('--json', 'print JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const record = await resolveAmphora(s.store, id);
-      if (opts.json) printJson(record);
+      if (opts.json) printJson(recordJson(record));
       else print(formatRecord(record));
     }),
   );
@@ -408,8 +425,22 @@ function noteIfNoExecutor(s: OpenStack): void {
 stackCommand('claim', 'claim a READY spare for a load balancer (READY → ALLOCATED)')
   .option('--pool <pool>', 'from this pool (required when there are several)')
   .option('--zone <zone>', 'from this availability zone')
+  .option('--json', 'print the claimed amphora as JSON')
   .action(async (opts) =>
     withStack(opts, async (s) => {
+      const zones = [
+        ...new Set(
+          s.config.pools
+            .filter((p) => opts.pool === undefined || p.name === opts.pool)
+            .flatMap((p) => p.zones.map((z) => z.name))
+            .filter((z) => z !== '*'),
+        ),
+      ];
+      if (opts.zone !== undefined && !zones.includes(opts.zone)) {
+        throw new HousekeeperError(
+          `zone ${opts.zone} is not configured${zones.length > 0 ? ` (zones: ${zones.join(', ')})` : ' (this deployment requests no zone)'}`,
+        );
+      }
       const claimed = await claimSpare(s, {
         ...(opts.pool ? { pool: opts.pool } : {}),
         ...(opts.zone ? { zone: opts.zone } : {}),
@@ -418,15 +449,22 @@ stackCommand('claim', 'claim a READY spare for a load balancer (READY → ALLOCA
         throw new HousekeeperError(
           `no READY spare${opts.pool ? ` in pool ${opts.pool}` : ''}${opts.zone ? ` in ${opts.zone}` : ''} to claim`,
         );
-      print(`claimed ${claimed.id} (server ${claimed.computeId ?? '-'})`);
+      if (opts.json) printJson(recordJson(claimed));
+      else print(`claimed ${claimed.id} (server ${claimed.computeId ?? '-'})`);
     }),
   );
 
 stackCommand('deactivate', 'hand amphorae back for removal (→ PENDING_DELETE)')
-  .argument('<ids...>', 'amphora ids')
+  .argument('<ids...>', 'amphora ids (or unique prefixes)')
+  .option('--json', 'print one {id, result} per amphora as JSON')
   .action(async (ids: string[], opts) =>
     withStack(opts, async (s) => {
       const results = await deactivateMany(s, ids);
+      if (opts.json) {
+        printJson(results.map((r) => ({ id: r.amphoraId, result: r.result })));
+        if (results.some((r) => !DEACTIVATED_RESULTS.includes(r.result))) process.exitCode = 1;
+        return;
+      }
       for (const r of results) {
         if (DEACTIVATED_RESULTS.includes(r.result)) print(`${r.amphoraId}: ${r.result}`);
         else {
@@ -443,20 +481,24 @@ stackCommand('deactivate', 'hand amphorae back for removal (→ PENDING_DELETE)'
   );
 
 stackCommand('flag', 'report an amphora as failed (→ ERROR); the planner preserves or removes it')
-  .argument('<id>', 'amphora id')
-  .requiredOption('--reason <text>', 'what failed')
+  .argument('<id>', 'amphora id (or a unique prefix)')
+  .requiredOption('--reason <text>', 'what failed', nonEmpty('--reason'))
+  .option('--json', 'print the amphora as JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const r = await flagFailed(s, id, opts.reason);
-      print(`${r.id}: ${r.state}`);
+      if (opts.json) printJson(recordJson(r));
+      else print(`${r.id}: ${r.state}`);
     }),
   );
 
 stackCommand('preserve', 'ask for an amphora to be preserved for diagnosis (→ PRESERVE)')
-  .argument('<id>', 'amphora id')
+  .argument('<id>', 'amphora id (or a unique prefix)')
+  .option('--json', 'print the amphora as JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const r = await requestPreservation(s, id);
+      if (opts.json) return printJson(recordJson(r));
       print(
         `${r.id}: ${r.state} (the planner preserves it within maximum_preserved_amphora_count)`,
       );
@@ -464,10 +506,12 @@ stackCommand('preserve', 'ask for an amphora to be preserved for diagnosis (→ 
   );
 
 stackCommand('retry', 'retry an amphora whose removal or preservation failed for good')
-  .argument('<id>', 'amphora id')
+  .argument('<id>', 'amphora id (or a unique prefix)')
+  .option('--json', 'print the amphora as JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const r = await retryFailed(s, id);
+      if (opts.json) return printJson(recordJson(r));
       print(`${r.id}: ${r.task?.type} sent again`);
       noteIfNoExecutor(s);
     }),
@@ -499,6 +543,10 @@ function controlOf(s: OpenStack) {
   return s.control;
 }
 
+function faultLine(rule: FaultRule): string {
+  return `fault ${rule.id}: ${rule.operation} fails with ${rule.error} ${rule.times !== undefined ? `the next ${rule.times} time(s)` : `with probability ${rule.probability}`}`;
+}
+
 function probability(value: string): number {
   const p = Number(value);
   if (value.trim() === '' || !Number.isFinite(p) || p < 0 || p > 1) {
@@ -521,6 +569,7 @@ noopCommand('fault', 'make driver operations fail: the next N times, or with a p
   )
   .option('--times <n>', 'fail the next n calls', wholeNumber('--times'))
   .option('--probability <p>', 'fail each call with probability p (0 to 1)', probability)
+  .option('--json', 'print the rule as JSON')
   .action(async (opts, command: Command) => {
     if (opts.operation !== '*' && !NOOP_OPERATIONS.includes(opts.operation)) {
       command.error(
@@ -537,9 +586,8 @@ noopCommand('fault', 'make driver operations fail: the next N times, or with a p
         ...(opts.times !== undefined ? { times: opts.times } : {}),
         ...(opts.probability !== undefined ? { probability: opts.probability } : {}),
       });
-      print(
-        `fault ${rule.id}: ${rule.operation} fails with ${rule.error} ${rule.times !== undefined ? `the next ${rule.times} time(s)` : `with probability ${rule.probability}`}`,
-      );
+      if (opts.json) printJson(rule);
+      else print(faultLine(rule));
     });
   });
 
@@ -588,9 +636,15 @@ for (const [name, description, act] of [
     );
 }
 
-noopCommand('faults', 'list the active fault rules').action(async (opts) =>
-  withStack(opts, async (s) => printJson(await controlOf(s).faults())),
-);
+noopCommand('faults', 'list the active fault rules')
+  .option('--json', 'print JSON')
+  .action(async (opts) =>
+    withStack(opts, async (s) => {
+      const rules = await controlOf(s).faults();
+      if (opts.json) printJson(rules);
+      else print(rules.length === 0 ? '(no fault rules)' : rules.map(faultLine).join('\n'));
+    }),
+  );
 
 noopCommand('clear', 'remove every fault rule').action(async (opts) =>
   withStack(opts, async (s) => {

@@ -3,7 +3,7 @@
  * pool in .local/, and later commands inspect and change that same pool.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -293,6 +293,35 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
     expect(JSON.stringify(reissued[0])).toContain(spare.id);
   }, 120_000);
 
+  it('list is oldest first across states and --limit counts all rows; show, list and the actions print one JSON shape', async () => {
+    // The pool the test before left: READY spares and one PENDING_DELETE.
+    const all = JSON.parse((await housekeeper('list', '--json')).stdout);
+    expect(new Set(all.map((r: { state: string }) => r.state)).size).toBeGreaterThan(1);
+    const since = all.map((r: { stateSince: string }) => r.stateSince);
+    expect(since).toEqual([...since].sort());
+    expect(since[0]).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const one = JSON.parse((await housekeeper('list', '--limit', '1', '--json')).stdout);
+    expect(one).toEqual([all[0]]);
+
+    const claim = await housekeeper('claim', '--json');
+    expect(claim.code, claim.stderr).toBe(0);
+    const claimed = JSON.parse(claim.stdout);
+    expect(claimed).toMatchObject({ state: 'ALLOCATED', stateSince: expect.stringMatching(/Z$/) });
+    const shown = JSON.parse((await housekeeper('show', claimed.id.slice(0, 8), '--json')).stdout);
+    expect(Object.keys(shown)).toEqual(Object.keys(claimed));
+    const deactivated = JSON.parse((await housekeeper('deactivate', claimed.id, '--json')).stdout);
+    expect(deactivated).toEqual([{ id: claimed.id, result: 'scheduled' }]);
+
+    const zone = await housekeeper('claim', '--zone', 'nope');
+    expect(zone).toMatchObject({
+      code: 1,
+      stderr: 'housekeeper: zone nope is not configured (this deployment requests no zone)\n',
+    });
+    const reason = await housekeeper('flag', claimed.id, '--reason', ' ');
+    expect(reason.code).toBe(64);
+    expect(reason.stderr).toContain('--reason must not be empty');
+  }, 180_000);
+
   it('one openstack-driver local run does not need credentials for read-only commands, and a noop run is refused its pool', async () => {
     const dir = mkdtempSync(join(cwd, 'openstack-'));
     const os = configFile('os.json', OPENSTACK_CONFIG);
@@ -373,4 +402,36 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
     expect(r.stderr).toContain(message);
     expect(r.stderr).not.toMatch(/RangeError|at .*\.ts:\d+/);
   });
+
+  it('the README’s CLI table matches --help: every command, and every option of each', async () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('| command ')).split('\n\n')[0]!;
+    // Options every command that opens a stack takes, documented once below the table.
+    const shared = new Set(['--help', '--target', '--stack', '--config', '--log-level']);
+    const flagsOf = (text: string) =>
+      [...text.matchAll(/(--[a-z][\w-]*)/g)].map((m) => m[1]!).filter((f) => !shared.has(f));
+    const documented = new Map<string, string[]>();
+    for (const row of table.split('\n').slice(2)) {
+      const cell = row.split(' | ')[0]!;
+      for (const [, usage] of cell.matchAll(/`([^`]+)`/g)) {
+        const words = usage!.split(' ');
+        const name = words[0] === 'noop' ? `noop ${words[1]}` : words[0]!;
+        documented.set(name, flagsOf(usage!).sort());
+      }
+    }
+    const commandsIn = (help: string) =>
+      [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}([a-z][\w-]*)/gm)]
+        .map((m) => m[1]!)
+        .filter((c) => c !== 'help');
+    const names = [
+      ...commandsIn((await housekeeper('--help')).stdout).filter((c) => c !== 'noop'),
+      ...commandsIn((await housekeeper('noop', '--help')).stdout).map((c) => `noop ${c}`),
+    ];
+    const actual = new Map<string, string[]>();
+    for (const name of names) {
+      const help = (await housekeeper(...name.split(' '), '--help')).stdout;
+      actual.set(name, [...new Set(flagsOf(help.slice(help.indexOf('Options:'))))].sort());
+    }
+    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(actual));
+  }, 120_000);
 });
