@@ -291,6 +291,23 @@ describe('parseConfig reports every problem at once', () => {
     for (const p of expected) expect(error.message).toContain(`  - ${line(p)}`);
   });
 
+  it.each([
+    [
+      { task_timeout: 100, check_max_delay: 120, spare_amphora_pool_size: -1 },
+      ['spare_amphora_pool_size', 'task_timeout'],
+    ],
+    [
+      { create_backoff_initial: 600, create_backoff_max: 60, driver: 'x', colour: 'blue' },
+      ['colour', 'create_backoff_max', 'driver'],
+    ],
+  ])('cross-field rules are not hidden while another problem exists: %j', (raw, fields) => {
+    expect(
+      refusal(raw)
+        .problems.map((p) => p.field)
+        .sort(),
+    ).toEqual(fields);
+  });
+
   it('reports several cross-field problems together', () => {
     // Act
     const error = refusal({
