@@ -26,8 +26,8 @@ import {
   NOOP_OPERATIONS,
   type NoopOperation,
 } from '../lib/drivers/noop/noop-driver.ts';
-import { consoleLogger, type Level } from '../lib/local/console-logger.ts';
-import { decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
+import { consoleLogger, type Level, type LogFormat } from '../lib/local/console-logger.ts';
+import { cycleLines, decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
 import {
   formatList,
   formatPlan,
@@ -49,6 +49,7 @@ import {
   openAwsStack,
   openLocalStack,
   readJsonObject,
+  refuseSecondRun,
   savedConfigFile,
   savedLocalConfig,
   saveLocalConfig,
@@ -110,6 +111,7 @@ interface StackOptions {
   stack?: string;
   config?: string;
   logLevel: Level;
+  logFormat: LogFormat;
 }
 
 /**
@@ -117,7 +119,7 @@ interface StackOptions {
  * that runs tasks here) is the driver built, and the openstack one's credentials read.
  */
 async function open(opts: StackOptions, executors = false): Promise<OpenStack> {
-  const logger = consoleLogger(opts.logLevel);
+  const logger = consoleLogger(opts.logLevel, undefined, opts.logFormat);
   if (opts.stack !== undefined && opts.target !== 'aws') {
     throw new HousekeeperError(`--stack ${opts.stack}: only with --target aws`);
   }
@@ -140,7 +142,14 @@ async function open(opts: StackOptions, executors = false): Promise<OpenStack> {
     defaultsSource: saved ? `${savedConfigFile()} (the last local run’s)` : LOCAL_DEFAULTS_SOURCE,
     ...fileLayer(opts.config),
   });
-  return openLocalStack({ config, logger, env: process.env, executors });
+  return openLocalStack({
+    config,
+    logger,
+    env: process.env,
+    executors,
+    // Starting DynamoDB Local takes seconds: say so to a person watching.
+    ...(process.stderr.isTTY ? { progress: (m: string) => process.stderr.write(`${m}\n`) } : {}),
+  });
 }
 
 /** Runs `body` on an opened stack, always closing it. */
@@ -184,11 +193,20 @@ function withStackOptions(command: Command): Command {
       '--config <file>',
       'JSON file of options, over the HOUSEKEEPER_* variables and the local (or deployed) configuration',
     )
-    .addOption(
-      new Option('--log-level <level>', 'log level on stderr')
-        .choices(['debug', 'info', 'warn', 'error'])
-        .default('warn'),
-    );
+    .addOption(logLevelOption())
+    .addOption(logFormatOption());
+}
+
+function logLevelOption(): Option {
+  return new Option('--log-level <level>', 'log level on stderr')
+    .choices(['debug', 'info', 'warn', 'error'])
+    .default('warn');
+}
+
+function logFormatOption(): Option {
+  return new Option('--log-format <format>', 'log lines for people, or JSON lines for tools')
+    .choices(['text', 'json'])
+    .default('text');
 }
 
 function stackCommand(name: string, description: string): Command {
@@ -229,11 +247,8 @@ program
   .option('--seed <n>', 'seed of the simulated workload and boot failures', wholeNumber('--seed'))
   .option('--no-workload', 'do not simulate load balancers claiming and handing back amphorae')
   .option('--memory', 'keep everything in this process instead of the emulators (nothing persists)')
-  .addOption(
-    new Option('--log-level <level>', 'log level on stderr')
-      .choices(['debug', 'info', 'warn', 'error'])
-      .default('warn'),
-  )
+  .addOption(logLevelOption())
+  .addOption(logFormatOption())
   .action(async (opts) => {
     const { config, raw } = localConfig(process.env, {
       defaults: LOCAL_CONFIG,
@@ -241,7 +256,7 @@ program
       ...fileLayer(opts.config),
     });
     const random = opts.seed ? seededRandom(opts.seed) : Math.random;
-    const logger = consoleLogger(opts.logLevel);
+    const logger = consoleLogger(opts.logLevel, undefined, opts.logFormat);
     // With --cycles the final JSON goes to stdout, so progress goes to stderr.
     const out = (line: string) =>
       (opts.cycles ? process.stderr : process.stdout).write(`${line}\n`);
@@ -252,6 +267,7 @@ program
       stack = { ...m, description: 'memory', executorsRunning: true, close: async () => {} };
       executor = m;
     } else {
+      refuseSecondRun();
       checkLocalDataDriver(config.driver);
       out('starting DynamoDB Local (data in .local/dynamodb) and the SQS emulator...');
       stack = await openLocalStack({ config, logger, env: process.env, serve: true, random });
@@ -264,10 +280,12 @@ program
     process.once('SIGTERM', stop);
     try {
       out(
-        `amphora-housekeeper local run on ${stack.description}: ${config.driver} driver, ${describePools(config)}, ` +
+        `amphora-housekeeper local run ${opts.memory ? 'in memory' : 'on the emulators (data in .local/)'}: ${config.driver} driver, ${describePools(config)}, ` +
           `≤ ${config.maximum_deploying_amphora_count} deploying, ${config.maximum_preserved_amphora_count} preserved ` +
           `(${config.preservation_scheme}, ${config.preservation_method}); a cycle every ${opts.every} s` +
-          (opts.cycles ? `, ${opts.cycles} cycles` : '; Ctrl-C to stop'),
+          (opts.cycles
+            ? `, ${opts.cycles} cycle${opts.cycles === 1 ? '' : 's'}`
+            : '; Ctrl-C to stop'),
       );
       const final = await runLocal(
         { ...stack, ...executor },
@@ -283,9 +301,9 @@ program
             if (line) out(line);
           },
           onCycle: (n, report, status) => {
-            out(
-              `cycle ${String(n).padStart(3)}  ${statusLine(status)}   | ${decisionSummary(report)}`,
-            );
+            const width = (opts.cycles ? process.stderr : process.stdout).columns || 80;
+            for (const line of cycleLines(n, statusLine(status), decisionSummary(report), width))
+              out(line);
           },
         },
       );

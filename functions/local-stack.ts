@@ -95,6 +95,20 @@ export function runningLocal(
   return undefined;
 }
 
+/**
+ * Refuses to start a local run while another one runs (called before anything is started or
+ * printed, and again when the stack opens).
+ * @throws HousekeeperError naming the running one.
+ */
+export function refuseSecondRun(
+  running: Pick<RunningLocal, 'pid'> | undefined = runningLocal(),
+): void {
+  if (!running) return;
+  throw new HousekeeperError(
+    `a local run is already running (pid ${running.pid}); stop it first, or use the other housekeeper commands against it`,
+  );
+}
+
 /** How long a command waits for another process that has the local data open. */
 const OWNER_WAIT_MS = 120_000;
 
@@ -244,17 +258,15 @@ export async function openLocalStack(options: {
   executors?: boolean;
   dir?: string;
   random?: () => number;
+  /** Where progress goes while a command starts the emulators itself (none by default). */
+  progress?: (message: string) => void;
   /** Where messages about waiting for, or replacing, another owner go (default: stderr). */
   say?: (message: string) => void;
 }): Promise<OpenStack> {
   const dir = options.dir ?? LOCAL_DIR;
   const say = options.say ?? ((m: string) => process.stderr.write(`housekeeper: ${m}\n`));
   let running = runningLocal(dir, say);
-  if (options.serve && running) {
-    throw new HousekeeperError(
-      `a local run is already running (pid ${running.pid}); stop it first, or use the other housekeeper commands against it`,
-    );
-  }
+  if (options.serve && running) refuseSecondRun(running);
   const stops: Array<() => Promise<void>> = [];
   const close = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
@@ -281,6 +293,10 @@ export async function openLocalStack(options: {
       ({ dynamodbEndpoint, sqsEndpoint } = running);
       urls = running;
     } else {
+      if (!options.serve)
+        options.progress?.(
+          'no local run is active: starting DynamoDB Local on .local/ for this command…',
+        );
       const dynamo = await startDynamoDbLocal({ dbPath: join(dir, 'dynamodb') });
       stops.push(() => dynamo.stop());
       const sqs = await startSqsEmulator();

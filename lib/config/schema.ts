@@ -23,12 +23,14 @@ const SQS_MAX_DELAY_SECONDS = 900;
 const DAY = 86_400;
 
 function int(rule: { min: number; max: number; unit?: string }) {
-  const unit = rule.unit ? ` ${rule.unit}` : '';
+  // "1 second", "2 seconds": the unit is given in the plural.
+  const unit = (n: number) =>
+    rule.unit ? ` ${n === 1 ? rule.unit.replace(/s$/, '') : rule.unit}` : '';
   return z
     .number({ error: 'must be a number' })
     .int({ error: 'must be a whole number' })
-    .min(rule.min, { error: `must be at least ${rule.min}${unit}` })
-    .max(rule.max, { error: `must be at most ${rule.max}${unit}` });
+    .min(rule.min, { error: `must be at least ${rule.min}${unit(rule.min)}` })
+    .max(rule.max, { error: `must be at most ${rule.max}${unit(rule.max)}` });
 }
 
 function seconds(min: number, max: number) {

@@ -407,7 +407,14 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
     const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
     const table = readme.slice(readme.indexOf('| command ')).split('\n\n')[0]!;
     // Options every command that opens a stack takes, documented once below the table.
-    const shared = new Set(['--help', '--target', '--stack', '--config', '--log-level']);
+    const shared = new Set([
+      '--help',
+      '--target',
+      '--stack',
+      '--config',
+      '--log-level',
+      '--log-format',
+    ]);
     const flagsOf = (text: string) =>
       [...text.matchAll(/(--[a-z][\w-]*)/g)].map((m) => m[1]!).filter((f) => !shared.has(f));
     const documented = new Map<string, string[]>();
