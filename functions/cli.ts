@@ -43,6 +43,7 @@ import {
 } from '../lib/local/local-config.ts';
 import { type LocalStack, runLocal } from '../lib/local/local-runner.ts';
 import { seededRandom } from '../lib/local/random.ts';
+import { describeUnexpected } from '../lib/local/unexpected.ts';
 import {
   checkLocalDataDriver,
   type OpenStack,
@@ -221,6 +222,7 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 const program = new Command('housekeeper')
   .description('amphora-housekeeper: keeps spare Octavia amphorae ready, and tidies up failed ones')
   .version(version)
+  .option('--debug', 'show the stack trace of an unexpected error')
   .showHelpAfterError()
   // Every command inherits this: usage errors are thrown, and exit with their own status.
   .exitOverride();
@@ -680,7 +682,10 @@ try {
   } else if (error instanceof HousekeeperError) {
     process.stderr.write(`housekeeper: ${error.message}\n`);
     process.exitCode = error instanceof ConfigError || error instanceof ConfigSourceError ? 2 : 1;
-  } else {
+  } else if (process.argv.includes('--debug')) {
     throw error;
+  } else {
+    process.stderr.write(`housekeeper: ${describeUnexpected(error)}\n`);
+    process.exitCode = 1;
   }
 }

@@ -3,12 +3,13 @@
  * pool in .local/, and later commands inspect and change that same pool.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/local/emulators.ts';
+import { thisProcess } from '../../lib/local/local-owner.ts';
 import { startTestDynamo, startTestSqs } from '../support/aws.ts';
 
 const run = promisify(execFile);
@@ -441,4 +442,29 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
     }
     expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(actual));
   }, 120_000);
+
+  it('the local run’s DynamoDB Local going away ends in a message, not a bare connection stack trace', async () => {
+    // A local run that is alive (this process) but whose emulators are gone (nothing on port 9).
+    const dir = mkdtempSync(join(cwd, 'gone-'));
+    mkdirSync(join(dir, '.local'));
+    writeFileSync(
+      join(dir, '.local/running.json'),
+      JSON.stringify({
+        ...thisProcess('the local run'),
+        dynamodbEndpoint: 'http://127.0.0.1:9',
+        sqsEndpoint: 'http://127.0.0.1:9',
+        queueUrl: 'http://127.0.0.1:9/000000000000/q',
+        deadLetterQueueUrl: 'http://127.0.0.1:9/000000000000/dlq',
+      }),
+    );
+
+    const status = await housekeeperIn(dir, {}, 'status');
+    expect(status.code).toBe(1);
+    expect(status.stderr).toMatch(
+      /^housekeeper: lost the connection to 127\.0\.0\.1:9 \(ECONNREFUSED\): .*DynamoDB Local.*start the local run again\n$/,
+    );
+    const debug = await housekeeperIn(dir, {}, 'status', '--debug');
+    expect(debug.code).toBe(1);
+    expect(debug.stderr).toMatch(/ECONNREFUSED[\s\S]*at /);
+  });
 });
