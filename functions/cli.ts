@@ -404,7 +404,13 @@ stackCommand('cycle', 'run one planner cycle now')
       async (s) => {
         const report = await runPlannerCycle(
           { ...s, holder: `cli-cycle-${process.pid}` },
-          { reissuePendingTasks: opts.reissue === true },
+          {
+            // With --drain and no local run, this command's queue starts empty: every task the
+            // records wait on was lost with an earlier command's queue, so it is sent again.
+            reissuePendingTasks:
+              opts.reissue === true ||
+              (opts.drain === true && s.executor !== undefined && !s.executorsRunning),
+          },
         );
         if (report.status === 'lease-busy')
           throw new HousekeeperError('a planner cycle is running right now; try again in a moment');
@@ -421,13 +427,25 @@ stackCommand('cycle', 'run one planner cycle now')
           return;
         }
         const deps = { ...s, ...s.executor };
-        for (let quiet = 0; quiet < 3; ) {
+        // With --json, stdout carries the JSON only.
+        const say = (line: string) => (opts.json ? process.stderr.write(`${line}\n`) : print(line));
+        // A boot's CHECK comes back after up to check_max_delay: the queue is quiet only once
+        // no message arrived for longer than that (each receive waits up to a second).
+        const quietPolls = s.config.check_max_delay + 2;
+        for (let quiet = 0; quiet < quietPolls; ) {
           const reports = await consumeBatch(deps, s.executor.source, { max: 10 });
           quiet = reports.length === 0 ? quiet + 1 : 0;
           for (const r of reports) {
             const line = taskLine(r);
-            if (line) print(line);
+            if (line) say(line);
           }
+        }
+        const { counts } = await s.store.getPoolState();
+        const waiting = countOf(counts, ['PENDING_CREATE', 'BOOTING', 'PRESERVING']);
+        if (waiting > 0) {
+          say(
+            `note: ${waiting} amphora(e) still wait on a task; the next local run, or another \`cycle --drain\`, finishes them`,
+          );
         }
       },
       opts.drain === true,

@@ -323,6 +323,18 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
     expect(reason.stderr).toContain('--reason must not be empty');
   }, 180_000);
 
+  it('cycle --drain with no local run active leaves no boot half done', async () => {
+    // Boots slower than the first checks: each CHECK comes back after a growing delay.
+    const slow = configFile('slow.json', { noop: { boot_seconds: 5, boot_failure_rate: 0 } });
+    const drain = await housekeeper('cycle', '--drain', '--json', '--config', slow);
+    expect(drain.code, drain.stderr).toBe(0);
+    expect(JSON.parse(drain.stdout).tasksSent).toBeGreaterThan(0);
+    expect(drain.stderr).toMatch(/CREATE [0-9a-f]{8} → booted/);
+    expect(drain.stderr).toMatch(/CHECK +[0-9a-f]{8} → ready/);
+    const status = JSON.parse((await housekeeper('status', '--json')).stdout);
+    expect(status.states, drain.stdout + drain.stderr).toMatchObject({ PENDING_CREATE: 0, BOOTING: 0 });
+  }, 180_000);
+
   it('one openstack-driver local run does not need credentials for read-only commands, and a noop run is refused its pool', async () => {
     const dir = mkdtempSync(join(cwd, 'openstack-'));
     const os = configFile('os.json', OPENSTACK_CONFIG);
