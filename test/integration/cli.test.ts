@@ -332,7 +332,10 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
     expect(drain.stderr).toMatch(/CREATE [0-9a-f]{8} → booted/);
     expect(drain.stderr).toMatch(/CHECK +[0-9a-f]{8} → ready/);
     const status = JSON.parse((await housekeeper('status', '--json')).stdout);
-    expect(status.states, drain.stdout + drain.stderr).toMatchObject({ PENDING_CREATE: 0, BOOTING: 0 });
+    expect(status.states, drain.stdout + drain.stderr).toMatchObject({
+      PENDING_CREATE: 0,
+      BOOTING: 0,
+    });
   }, 180_000);
 
   it('one openstack-driver local run does not need credentials for read-only commands, and a noop run is refused its pool', async () => {
