@@ -112,7 +112,12 @@ async function move(
  */
 export async function claimSpare(
   deps: OperatorDeps,
-  options: { readonly pool?: string; readonly zone?: string } = {},
+  options: {
+    readonly pool?: string;
+    readonly zone?: string;
+    /** The history's reason: who claimed it (the local run's workload names itself). */
+    readonly reason?: string;
+  } = {},
 ): Promise<AmphoraRecord | undefined> {
   const pool = choosePool(deps.config, options.pool);
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -124,7 +129,7 @@ export async function claimSpare(
     for (const record of candidates) {
       const next = transition(record, 'ALLOCATED', {
         now: deps.clock.now(),
-        reason: 'CLAIMED',
+        reason: options.reason ?? 'CLAIMED',
       });
       try {
         await deps.store.update(next, record);
@@ -138,8 +143,12 @@ export async function claimSpare(
 }
 
 /** Hands an amphora back for removal: → PENDING_DELETE, and schedules the REMOVE task. */
-export function deactivate(deps: OperatorDeps, amphoraId: string): Promise<AmphoraRecord> {
-  return move(deps, amphoraId, 'PENDING_DELETE', 'DEACTIVATED', (now) => ({
+export function deactivate(
+  deps: OperatorDeps,
+  amphoraId: string,
+  reason = 'DEACTIVATED',
+): Promise<AmphoraRecord> {
+  return move(deps, amphoraId, 'PENDING_DELETE', reason, (now) => ({
     task: pendingTask('REMOVE', now),
   }));
 }
@@ -149,8 +158,9 @@ export function flagFailed(
   deps: OperatorDeps,
   amphoraId: string,
   message: string,
+  reason = 'REPORTED_FAILED',
 ): Promise<AmphoraRecord> {
-  return move(deps, amphoraId, 'ERROR', 'REPORTED_FAILED', (now) => ({
+  return move(deps, amphoraId, 'ERROR', reason, (now) => ({
     failure: { code: 'REPORTED', message, at: now },
   }));
 }
