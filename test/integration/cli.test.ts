@@ -143,6 +143,14 @@ describe('housekeeper CLI on the local emulators', () => {
       stderr: 'housekeeper: amphora no-such-amphora does not exist\n',
     });
 
+    // A refusal goes to stderr, not stdout.
+    const nope = await housekeeper('deactivate', 'no-such-amphora');
+    expect(nope).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'housekeeper: no-such-amphora: amphora no-such-amphora does not exist\n',
+    });
+
     const cycles = await housekeeper('local', '--cycles', '0');
     expect(cycles.code).toBe(64);
     expect(cycles.stderr).toContain('--cycles = "0": must be a whole number of at least 1');
