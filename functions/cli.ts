@@ -4,10 +4,11 @@
  * opens a stack (the local one, or a deployed one with `--target aws`) and calls the use cases.
  */
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { consumeBatch } from '../lib/app/consume-messages.ts';
 import {
   claimSpare,
+  DEACTIVATED_RESULTS,
   deactivateMany,
   flagFailed,
   requestPreservation,
@@ -16,21 +17,41 @@ import {
 } from '../lib/app/operator-actions.ts';
 import { poolStatus, statusLine, viewOf } from '../lib/app/pool-status.ts';
 import { runPlannerCycle } from '../lib/app/run-planner-cycle.ts';
-import { ConfigError, type HousekeeperConfig, parseConfig } from '../lib/config/schema.ts';
+import { ConfigError, ConfigSourceError, type HousekeeperConfig } from '../lib/config/schema.ts';
 import { AMPHORA_STATES, type AmphoraState, oldestFirst } from '../lib/domain/amphora.ts';
 import { DRIVER_ERROR_KINDS, HousekeeperError } from '../lib/domain/errors.ts';
 import { countOf, withoutZeros } from '../lib/domain/pool.ts';
-import { NOOP_OPERATIONS, type NoopOperation } from '../lib/drivers/noop/noop-driver.ts';
-import { consoleLogger, type Level } from '../lib/local/console-logger.ts';
-import { decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
-import { formatList, formatPlan, formatRecord, formatStatus } from '../lib/local/format.ts';
-import { LOCAL_CONFIG, LOCAL_PLANNER_EVERY_SECONDS } from '../lib/local/local-config.ts';
+import {
+  type FaultRule,
+  NOOP_OPERATIONS,
+  type NoopOperation,
+} from '../lib/drivers/noop/noop-driver.ts';
+import { consoleLogger, type Level, type LogFormat } from '../lib/local/console-logger.ts';
+import { cycleLines, decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
+import {
+  formatList,
+  formatPlan,
+  formatRecord,
+  formatStatus,
+  recordJson,
+} from '../lib/local/format.ts';
+import {
+  LOCAL_CONFIG,
+  LOCAL_DEFAULTS_SOURCE,
+  LOCAL_PLANNER_EVERY_SECONDS,
+  localConfig,
+} from '../lib/local/local-config.ts';
 import { type LocalStack, runLocal } from '../lib/local/local-runner.ts';
 import { seededRandom } from '../lib/local/random.ts';
+import { describeUnexpected } from '../lib/local/unexpected.ts';
 import {
+  checkLocalDataDriver,
   type OpenStack,
   openAwsStack,
   openLocalStack,
+  readJsonObject,
+  refuseSecondRun,
+  savedConfigFile,
   savedLocalConfig,
   saveLocalConfig,
 } from './local-stack.ts';
@@ -60,24 +81,30 @@ function wholeNumber(name: string, min = 1) {
   };
 }
 
+function nonEmpty(name: string) {
+  return (value: string): string => {
+    if (value.trim() === '') throw new InvalidArgumentError(`${name} must not be empty`);
+    return value;
+  };
+}
+
 function readJsonFile(file: string | undefined): Record<string, unknown> {
   if (!file) return {};
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new HousekeeperError(`--config ${file}: cannot be read (${(error as Error).message})`);
+    throw new ConfigSourceError(`--config ${file}: cannot be read (${(error as Error).message})`);
   }
-  try {
-    const value: unknown = JSON.parse(text);
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new HousekeeperError(`--config ${file}: must hold a JSON object of options`);
-    }
-    return value as Record<string, unknown>;
-  } catch (error) {
-    if (error instanceof HousekeeperError) throw error;
-    throw new HousekeeperError(`--config ${file}: is not valid JSON (${(error as Error).message})`);
-  }
+  return readJsonObject(`--config ${file}`, text);
+}
+
+/** The `--config` file as the top layer of a configuration. */
+function fileLayer(file: string | undefined) {
+  return {
+    overrides: readJsonFile(file),
+    ...(file ? { overridesSource: `--config ${file}` } : {}),
+  };
 }
 
 interface StackOptions {
@@ -85,11 +112,15 @@ interface StackOptions {
   stack?: string;
   config?: string;
   logLevel: Level;
+  logFormat: LogFormat;
 }
 
-/** Opens the stack a command works on; the caller closes it. */
-async function open(opts: StackOptions): Promise<OpenStack> {
-  const logger = consoleLogger(opts.logLevel);
+/**
+ * Opens the stack a command works on; the caller closes it. Only with `executors` (a command
+ * that runs tasks here) is the driver built, and the openstack one's credentials read.
+ */
+async function open(opts: StackOptions, executors = false): Promise<OpenStack> {
+  const logger = consoleLogger(opts.logLevel, undefined, opts.logFormat);
   if (opts.stack !== undefined && opts.target !== 'aws') {
     throw new HousekeeperError(`--stack ${opts.stack}: only with --target aws`);
   }
@@ -98,15 +129,37 @@ async function open(opts: StackOptions): Promise<OpenStack> {
     const env = opts.stack
       ? { ...process.env, ...(await stackEnvironment(opts.stack)) }
       : process.env;
-    return openAwsStack({ config: readJsonFile(opts.config), logger, env });
+    const { overrides, overridesSource } = fileLayer(opts.config);
+    return openAwsStack({
+      config: overrides,
+      ...(overridesSource ? { configSource: overridesSource } : {}),
+      logger,
+      env,
+    });
   }
-  const raw = { ...LOCAL_CONFIG, ...savedLocalConfig(), ...readJsonFile(opts.config) };
-  return openLocalStack({ config: parseConfig(raw), logger, env: process.env });
+  const saved = savedLocalConfig();
+  const { config } = localConfig(process.env, {
+    defaults: saved ?? LOCAL_CONFIG,
+    defaultsSource: saved ? `${savedConfigFile()} (the last local run’s)` : LOCAL_DEFAULTS_SOURCE,
+    ...fileLayer(opts.config),
+  });
+  return openLocalStack({
+    config,
+    logger,
+    env: process.env,
+    executors,
+    // Starting DynamoDB Local takes seconds: say so to a person watching.
+    ...(process.stderr.isTTY ? { progress: (m: string) => process.stderr.write(`${m}\n`) } : {}),
+  });
 }
 
 /** Runs `body` on an opened stack, always closing it. */
-async function withStack(opts: StackOptions, body: (s: OpenStack) => Promise<void>) {
-  const stack = await open(opts);
+async function withStack(
+  opts: StackOptions,
+  body: (s: OpenStack) => Promise<void>,
+  executors = false,
+) {
+  const stack = await open(opts, executors);
   try {
     await body(stack);
   } finally {
@@ -139,22 +192,40 @@ function withStackOptions(command: Command): Command {
     )
     .option(
       '--config <file>',
-      'JSON file of options (over the local defaults, or over HOUSEKEEPER_CONFIG)',
+      'JSON file of options, over the HOUSEKEEPER_* variables and the local (or deployed) configuration',
     )
-    .addOption(
-      new Option('--log-level <level>', 'log level on stderr')
-        .choices(['debug', 'info', 'warn', 'error'])
-        .default('warn'),
-    );
+    .addOption(logLevelOption())
+    .addOption(logFormatOption());
+}
+
+function logLevelOption(): Option {
+  return new Option('--log-level <level>', 'log level on stderr')
+    .choices(['debug', 'info', 'warn', 'error'])
+    .default('warn');
+}
+
+function logFormatOption(): Option {
+  return new Option('--log-format <format>', 'log lines for people, or JSON lines for tools')
+    .choices(['text', 'json'])
+    .default('text');
 }
 
 function stackCommand(name: string, description: string): Command {
   return withStackOptions(program.command(name).description(description));
 }
 
+/** Exit status of a usage error (unknown command or option, bad option value): sysexits' EX_USAGE. */
+const EXIT_USAGE = 64;
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
 const program = new Command('housekeeper')
   .description('amphora-housekeeper: keeps spare Octavia amphorae ready, and tidies up failed ones')
-  .showHelpAfterError();
+  .version(version)
+  .option('--debug', 'show the stack trace of an unexpected error')
+  .showHelpAfterError()
+  // Every command inherits this: usage errors are thrown, and exit with their own status.
+  .exitOverride();
 
 // -- local run ------------------------------------------------------------------------------------
 
@@ -174,30 +245,32 @@ program
     wholeNumber('--every'),
     LOCAL_PLANNER_EVERY_SECONDS,
   )
-  .option('--config <file>', 'JSON file of options overriding the local defaults')
+  .option('--config <file>', 'JSON file of options, over the local defaults and HOUSEKEEPER_*')
   .option('--seed <n>', 'seed of the simulated workload and boot failures', wholeNumber('--seed'))
   .option('--no-workload', 'do not simulate load balancers claiming and handing back amphorae')
   .option('--memory', 'keep everything in this process instead of the emulators (nothing persists)')
-  .addOption(
-    new Option('--log-level <level>', 'log level on stderr')
-      .choices(['debug', 'info', 'warn', 'error'])
-      .default('warn'),
-  )
+  .addOption(logLevelOption())
+  .addOption(logFormatOption())
   .action(async (opts) => {
-    const raw = { ...LOCAL_CONFIG, ...readJsonFile(opts.config) };
-    const config: HousekeeperConfig = parseConfig(raw);
+    const { config, raw } = localConfig(process.env, {
+      defaults: LOCAL_CONFIG,
+      defaultsSource: LOCAL_DEFAULTS_SOURCE,
+      ...fileLayer(opts.config),
+    });
     const random = opts.seed ? seededRandom(opts.seed) : Math.random;
-    const logger = consoleLogger(opts.logLevel);
+    const logger = consoleLogger(opts.logLevel, undefined, opts.logFormat);
     // With --cycles the final JSON goes to stdout, so progress goes to stderr.
     const out = (line: string) =>
       (opts.cycles ? process.stderr : process.stdout).write(`${line}\n`);
     let stack: OpenStack;
     let executor: Pick<LocalStack, 'driver' | 'source'>;
     if (opts.memory) {
-      const m = memoryStack(config, logger, random);
+      const m = memoryStack(config, logger, process.env, random);
       stack = { ...m, description: 'memory', executorsRunning: true, close: async () => {} };
       executor = m;
     } else {
+      refuseSecondRun();
+      checkLocalDataDriver(config.driver);
       out('starting DynamoDB Local (data in .local/dynamodb) and the SQS emulator...');
       stack = await openLocalStack({ config, logger, env: process.env, serve: true, random });
       saveLocalConfig(raw);
@@ -209,10 +282,12 @@ program
     process.once('SIGTERM', stop);
     try {
       out(
-        `amphora-housekeeper local run on ${stack.description}: ${config.driver} driver, ${describePools(config)}, ` +
+        `amphora-housekeeper local run ${opts.memory ? 'in memory' : 'on the emulators (data in .local/)'}: ${config.driver} driver, ${describePools(config)}, ` +
           `≤ ${config.maximum_deploying_amphora_count} deploying, ${config.maximum_preserved_amphora_count} preserved ` +
           `(${config.preservation_scheme}, ${config.preservation_method}); a cycle every ${opts.every} s` +
-          (opts.cycles ? `, ${opts.cycles} cycles` : '; Ctrl-C to stop'),
+          (opts.cycles
+            ? `, ${opts.cycles} cycle${opts.cycles === 1 ? '' : 's'}`
+            : '; Ctrl-C to stop'),
       );
       const final = await runLocal(
         { ...stack, ...executor },
@@ -228,9 +303,9 @@ program
             if (line) out(line);
           },
           onCycle: (n, report, status) => {
-            out(
-              `cycle ${String(n).padStart(3)}  ${statusLine(status)}   | ${decisionSummary(report)}`,
-            );
+            const width = (opts.cycles ? process.stderr : process.stdout).columns || 80;
+            for (const line of cycleLines(n, statusLine(status), decisionSummary(report), width))
+              out(line);
           },
         },
       );
@@ -280,18 +355,18 @@ stackCommand('list', 'list amphorae, oldest in their state first')
         ),
       );
       const records = lists.flat().sort(oldestFirst).slice(0, opts.limit);
-      if (opts.json) printJson(records);
+      if (opts.json) printJson(records.map(recordJson));
       else print(formatList(records.map(viewOf)));
     }),
   );
 
 stackCommand('show', 'show one amphora with its history')
-  .argument('<id>', 'amphora id')
+  .argument('<id>', 'amphora id (or a unique prefix)')
   .option('--json', 'print JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const record = await resolveAmphora(s.store, id);
-      if (opts.json) printJson(record);
+      if (opts.json) printJson(recordJson(record));
       else print(formatRecord(record));
     }),
   );
@@ -315,40 +390,66 @@ stackCommand('plan', 'dry-run the next planner cycle: show what it would decide,
 
 stackCommand('cycle', 'run one planner cycle now')
   .option(
+    '--reissue',
+    're-issue every pending task now, not after task_timeout (after a queue lost its messages)',
+  )
+  .option(
     '--drain',
     'then run the executors in this process until the queue is quiet (local, no local run active)',
   )
   .option('--json', 'print JSON')
   .action(async (opts) =>
-    withStack(opts, async (s) => {
-      const report = await runPlannerCycle(
-        { ...s, holder: `cli-cycle-${process.pid}` },
-        { reissuePendingTasks: opts.reissue === true },
-      );
-      if (report.status === 'lease-busy')
-        throw new HousekeeperError('a planner cycle is running right now; try again in a moment');
-      if (opts.json) printJson(report);
-      else
-        print(
-          formatPlan(report.plan, `cycle on ${s.description}: ${report.tasksSent} task(s) sent`),
+    withStack(
+      opts,
+      async (s) => {
+        const report = await runPlannerCycle(
+          { ...s, holder: `cli-cycle-${process.pid}` },
+          {
+            // With --drain and no local run, this command's queue starts empty: every task the
+            // records wait on was lost with an earlier command's queue, so it is sent again.
+            reissuePendingTasks:
+              opts.reissue === true ||
+              (opts.drain === true && s.executor !== undefined && !s.executorsRunning),
+          },
         );
-      if (!opts.drain) return;
-      if (!s.executor || s.executorsRunning) {
-        print(
-          'executors are running elsewhere (the local run or the Lambdas); nothing to drain here',
-        );
-        return;
-      }
-      const deps = { ...s, ...s.executor };
-      for (let quiet = 0; quiet < 3; ) {
-        const reports = await consumeBatch(deps, s.executor.source, { max: 10 });
-        quiet = reports.length === 0 ? quiet + 1 : 0;
-        for (const r of reports) {
-          const line = taskLine(r);
-          if (line) print(line);
+        if (report.status === 'lease-busy')
+          throw new HousekeeperError('a planner cycle is running right now; try again in a moment');
+        if (opts.json) printJson(report);
+        else
+          print(
+            formatPlan(report.plan, `cycle on ${s.description}: ${report.tasksSent} task(s) sent`),
+          );
+        if (!opts.drain) return;
+        if (!s.executor || s.executorsRunning) {
+          print(
+            'executors are running elsewhere (the local run or the Lambdas); nothing to drain here',
+          );
+          return;
         }
-      }
-    }),
+        const deps = { ...s, ...s.executor };
+        // With --json, stdout carries the JSON only.
+        const say = (line: string) => (opts.json ? process.stderr.write(`${line}\n`) : print(line));
+        // A boot's CHECK comes back after up to check_max_delay: the queue is quiet only once
+        // no message arrived for longer than that (each receive waits up to a second).
+        const quietPolls = s.config.check_max_delay + 2;
+        for (let quiet = 0; quiet < quietPolls; ) {
+          const reports = await consumeBatch(deps, s.executor.source, { max: 10 });
+          quiet = reports.length === 0 ? quiet + 1 : 0;
+          for (const r of reports) {
+            const line = taskLine(r);
+            if (line) say(line);
+          }
+        }
+        const { counts } = await s.store.getPoolState();
+        const waiting = countOf(counts, ['PENDING_CREATE', 'BOOTING', 'PRESERVING']);
+        if (waiting > 0) {
+          say(
+            `note: ${waiting} amphora(e) still wait on a task; the next local run, or another \`cycle --drain\`, finishes them`,
+          );
+        }
+      },
+      opts.drain === true,
+    ),
   );
 
 // -- operator actions -----------------------------------------------------------------------------
@@ -362,8 +463,22 @@ function noteIfNoExecutor(s: OpenStack): void {
 stackCommand('claim', 'claim a READY spare for a load balancer (READY → ALLOCATED)')
   .option('--pool <pool>', 'from this pool (required when there are several)')
   .option('--zone <zone>', 'from this availability zone')
+  .option('--json', 'print the claimed amphora as JSON')
   .action(async (opts) =>
     withStack(opts, async (s) => {
+      const zones = [
+        ...new Set(
+          s.config.pools
+            .filter((p) => opts.pool === undefined || p.name === opts.pool)
+            .flatMap((p) => p.zones.map((z) => z.name))
+            .filter((z) => z !== '*'),
+        ),
+      ];
+      if (opts.zone !== undefined && !zones.includes(opts.zone)) {
+        throw new HousekeeperError(
+          `zone ${opts.zone} is not configured${zones.length > 0 ? ` (zones: ${zones.join(', ')})` : ' (this deployment requests no zone)'}`,
+        );
+      }
       const claimed = await claimSpare(s, {
         ...(opts.pool ? { pool: opts.pool } : {}),
         ...(opts.zone ? { zone: opts.zone } : {}),
@@ -372,37 +487,56 @@ stackCommand('claim', 'claim a READY spare for a load balancer (READY → ALLOCA
         throw new HousekeeperError(
           `no READY spare${opts.pool ? ` in pool ${opts.pool}` : ''}${opts.zone ? ` in ${opts.zone}` : ''} to claim`,
         );
-      print(`claimed ${claimed.id} (server ${claimed.computeId ?? '-'})`);
+      if (opts.json) printJson(recordJson(claimed));
+      else print(`claimed ${claimed.id} (server ${claimed.computeId ?? '-'})`);
     }),
   );
 
 stackCommand('deactivate', 'hand amphorae back for removal (→ PENDING_DELETE)')
-  .argument('<ids...>', 'amphora ids')
+  .argument('<ids...>', 'amphora ids (or unique prefixes)')
+  .option('--json', 'print one {id, result} per amphora as JSON')
   .action(async (ids: string[], opts) =>
     withStack(opts, async (s) => {
       const results = await deactivateMany(s, ids);
-      for (const r of results) print(`${r.amphoraId}: ${r.result}`);
+      if (opts.json) {
+        printJson(results.map((r) => ({ id: r.amphoraId, result: r.result })));
+        if (results.some((r) => !DEACTIVATED_RESULTS.includes(r.result))) process.exitCode = 1;
+        return;
+      }
+      for (const r of results) {
+        if (DEACTIVATED_RESULTS.includes(r.result)) print(`${r.amphoraId}: ${r.result}`);
+        else {
+          const why =
+            r.result === 'delete-failed'
+              ? `its removal failed for good (DELETE_FAILED); \`housekeeper retry ${r.amphoraId}\` tries again`
+              : r.result;
+          process.stderr.write(`housekeeper: ${r.amphoraId}: ${why}\n`);
+          process.exitCode = 1;
+        }
+      }
       if (results.some((r) => r.result === 'scheduled')) noteIfNoExecutor(s);
-      if (results.some((r) => !['scheduled', 'already-removing'].includes(r.result)))
-        process.exitCode = 1;
     }),
   );
 
 stackCommand('flag', 'report an amphora as failed (→ ERROR); the planner preserves or removes it')
-  .argument('<id>', 'amphora id')
-  .requiredOption('--reason <text>', 'what failed')
+  .argument('<id>', 'amphora id (or a unique prefix)')
+  .requiredOption('--reason <text>', 'what failed', nonEmpty('--reason'))
+  .option('--json', 'print the amphora as JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const r = await flagFailed(s, id, opts.reason);
-      print(`${r.id}: ${r.state}`);
+      if (opts.json) printJson(recordJson(r));
+      else print(`${r.id}: ${r.state}`);
     }),
   );
 
 stackCommand('preserve', 'ask for an amphora to be preserved for diagnosis (→ PRESERVE)')
-  .argument('<id>', 'amphora id')
+  .argument('<id>', 'amphora id (or a unique prefix)')
+  .option('--json', 'print the amphora as JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const r = await requestPreservation(s, id);
+      if (opts.json) return printJson(recordJson(r));
       print(
         `${r.id}: ${r.state} (the planner preserves it within maximum_preserved_amphora_count)`,
       );
@@ -410,10 +544,12 @@ stackCommand('preserve', 'ask for an amphora to be preserved for diagnosis (→ 
   );
 
 stackCommand('retry', 'retry an amphora whose removal or preservation failed for good')
-  .argument('<id>', 'amphora id')
+  .argument('<id>', 'amphora id (or a unique prefix)')
+  .option('--json', 'print the amphora as JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const r = await retryFailed(s, id);
+      if (opts.json) return printJson(recordJson(r));
       print(`${r.id}: ${r.task?.type} sent again`);
       noteIfNoExecutor(s);
     }),
@@ -445,33 +581,53 @@ function controlOf(s: OpenStack) {
   return s.control;
 }
 
+function faultLine(rule: FaultRule): string {
+  return `fault ${rule.id}: ${rule.operation} fails with ${rule.error} ${rule.times !== undefined ? `the next ${rule.times} time(s)` : `with probability ${rule.probability}`}`;
+}
+
+function probability(value: string): number {
+  const p = Number(value);
+  if (value.trim() === '' || !Number.isFinite(p) || p < 0 || p > 1) {
+    throw new InvalidArgumentError(
+      `--probability = ${JSON.stringify(value)}: must be a number from 0 to 1`,
+    );
+  }
+  return p;
+}
+
 noopCommand('fault', 'make driver operations fail: the next N times, or with a probability')
-  .requiredOption('--operation <op>', `operation, or * for all (${NOOP_OPERATIONS.join(', ')})`)
+  .requiredOption(
+    '--operation <op>',
+    `the driver method to fail, or * for all: ${NOOP_OPERATIONS.join(', ')}`,
+  )
   .addOption(
     new Option('--error <kind>', 'error class')
       .choices([...DRIVER_ERROR_KINDS])
       .makeOptionMandatory(),
   )
   .option('--times <n>', 'fail the next n calls', wholeNumber('--times'))
-  .option('--probability <p>', 'fail each call with probability p (0..1)', Number.parseFloat)
-  .action(async (opts) =>
-    withStack(opts, async (s) => {
-      if (opts.operation !== '*' && !NOOP_OPERATIONS.includes(opts.operation)) {
-        throw new HousekeeperError(
-          `--operation = ${JSON.stringify(opts.operation)}: must be * or one of ${NOOP_OPERATIONS.join(', ')}`,
-        );
-      }
+  .option('--probability <p>', 'fail each call with probability p (0 to 1)', probability)
+  .option('--json', 'print the rule as JSON')
+  .action(async (opts, command: Command) => {
+    if (opts.operation !== '*' && !NOOP_OPERATIONS.includes(opts.operation)) {
+      command.error(
+        `error: --operation = ${JSON.stringify(opts.operation)}: must be * or a driver method: ${NOOP_OPERATIONS.join(', ')}`,
+      );
+    }
+    if ((opts.times === undefined) === (opts.probability === undefined)) {
+      command.error('error: give exactly one of --times and --probability');
+    }
+    await withStack(opts, async (s) => {
       const rule = await controlOf(s).injectFault({
         operation: opts.operation as NoopOperation | '*',
         error: opts.error,
         ...(opts.times !== undefined ? { times: opts.times } : {}),
         ...(opts.probability !== undefined ? { probability: opts.probability } : {}),
       });
-      print(
-        `fault ${rule.id}: ${rule.operation} fails with ${rule.error} ${rule.times !== undefined ? `the next ${rule.times} time(s)` : `with probability ${rule.probability}`}`,
-      );
-    }),
-  );
+      if (opts.json) printJson(rule);
+      else print(faultLine(rule));
+    });
+  });
 
 noopCommand(
   'publish-image',
@@ -518,9 +674,15 @@ for (const [name, description, act] of [
     );
 }
 
-noopCommand('faults', 'list the active fault rules').action(async (opts) =>
-  withStack(opts, async (s) => printJson(await controlOf(s).faults())),
-);
+noopCommand('faults', 'list the active fault rules')
+  .option('--json', 'print JSON')
+  .action(async (opts) =>
+    withStack(opts, async (s) => {
+      const rules = await controlOf(s).faults();
+      if (opts.json) printJson(rules);
+      else print(rules.length === 0 ? '(no fault rules)' : rules.map(faultLine).join('\n'));
+    }),
+  );
 
 noopCommand('clear', 'remove every fault rule').action(async (opts) =>
   withStack(opts, async (s) => {
@@ -532,10 +694,16 @@ noopCommand('clear', 'remove every fault rule').action(async (opts) =>
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof HousekeeperError) {
+  if (error instanceof CommanderError) {
+    // commander has printed the message (and the help); --help and --version end with 0.
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else if (error instanceof HousekeeperError) {
     process.stderr.write(`housekeeper: ${error.message}\n`);
-    process.exitCode = error instanceof ConfigError ? 2 : 1;
-  } else {
+    process.exitCode = error instanceof ConfigError || error instanceof ConfigSourceError ? 2 : 1;
+  } else if (process.argv.includes('--debug')) {
     throw error;
+  } else {
+    process.stderr.write(`housekeeper: ${describeUnexpected(error)}\n`);
+    process.exitCode = 1;
   }
 }

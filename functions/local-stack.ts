@@ -17,7 +17,7 @@ import { SqsTaskConsumer } from '../lib/adapters/sqs/sqs-task-consumer.ts';
 import { SqsTaskQueue } from '../lib/adapters/sqs/sqs-task-queue.ts';
 import { systemClock } from '../lib/adapters/system-clock.ts';
 import { configFromEnv, ENV } from '../lib/config/env.ts';
-import type { HousekeeperConfig } from '../lib/config/schema.ts';
+import { ConfigSourceError, type HousekeeperConfig } from '../lib/config/schema.ts';
 import { HousekeeperError } from '../lib/domain/errors.ts';
 import { NoopCloudControl } from '../lib/drivers/noop/noop-driver.ts';
 import {
@@ -96,21 +96,86 @@ export function runningLocal(
   return undefined;
 }
 
+/**
+ * Refuses to start a local run while another one runs (called before anything is started or
+ * printed, and again when the stack opens).
+ * @throws HousekeeperError naming the running one.
+ */
+export function refuseSecondRun(
+  running: Pick<RunningLocal, 'pid'> | undefined = runningLocal(),
+): void {
+  if (!running) return;
+  throw new HousekeeperError(
+    `a local run is already running (pid ${running.pid}); stop it first, or use the other housekeeper commands against it`,
+  );
+}
+
 /** How long a command waits for another process that has the local data open. */
 const OWNER_WAIT_MS = 120_000;
 
-/** The configuration a local run last used (saved so that other commands agree with it). */
+/** The file holding the configuration a local run last used. */
+export function savedConfigFile(dir = LOCAL_DIR): string {
+  return join(dir, 'config.json');
+}
+
+/**
+ * The configuration a local run last used (saved so that other commands agree with it).
+ * @throws ConfigSourceError when the file is not a JSON object.
+ */
 export function savedLocalConfig(dir = LOCAL_DIR): Record<string, unknown> | undefined {
-  const file = join(dir, 'config.json');
-  return existsSync(file)
-    ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)
-    : undefined;
+  const file = savedConfigFile(dir);
+  if (!existsSync(file)) return undefined;
+  return readJsonObject(
+    file,
+    readFileSync(file, 'utf8'),
+    'the next local run writes it again; remove it to use the local defaults until then',
+  );
+}
+
+/**
+ * The JSON object a configuration file holds.
+ * @param remedy what to do about a bad file, appended to the message.
+ * @throws ConfigSourceError when the text is not JSON, or not an object.
+ */
+export function readJsonObject(
+  file: string,
+  text: string,
+  remedy?: string,
+): Record<string, unknown> {
+  const fix = remedy ? `; ${remedy}` : '';
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigSourceError(`${file}: is not valid JSON (${(error as Error).message})${fix}`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigSourceError(`${file}: must hold a JSON object of options${fix}`);
+  }
+  return value as Record<string, unknown>;
 }
 
 /** Saves the configuration of a local run for later commands. */
 export function saveLocalConfig(raw: Record<string, unknown>, dir = LOCAL_DIR): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'config.json'), `${JSON.stringify(raw, null, 2)}\n`);
+  writeFileSync(savedConfigFile(dir), `${JSON.stringify(raw, null, 2)}\n`);
+}
+
+/**
+ * Refuses a local run whose driver is not the one that made the pool in the local data: the
+ * openstack driver would send the noop driver's invented server ids to the real cloud, and the
+ * noop driver would take a real pool's servers for lost ones.
+ * @throws ConfigSourceError naming both drivers and the way out.
+ */
+export function checkLocalDataDriver(driver: string, dir = LOCAL_DIR): void {
+  if (!existsSync(join(dir, 'dynamodb'))) return;
+  const saved = savedLocalConfig(dir);
+  const before = typeof saved?.driver === 'string' ? saved.driver : 'noop';
+  if (before === driver) return;
+  throw new ConfigSourceError(
+    `the pool in ${dir}/ belongs to the ${before} driver${before === 'noop' ? ' (its servers are simulated)' : ' (its servers are on your cloud)'}, and a local run with driver ${driver} would take its servers for its own: ` +
+      `move ${dir}/ away (or remove it) to start a pool with the ${driver} driver, or set driver ${before}`,
+  );
 }
 
 /** Credentials for the openstack driver run locally: clouds.yaml entry, or `OS_*` variables. */
@@ -129,19 +194,32 @@ export function localCredentials(
   ].filter((f): f is string => !!f);
   const file = candidates.find((f) => existsSync(f));
   if (!file) {
-    throw new HousekeeperError(
+    throw new ConfigSourceError(
       `cloud ${cloud}: no clouds.yaml found (looked at ${candidates.join(', ')})`,
     );
   }
   const secure = join(resolve(file, '..'), 'secure.yaml');
   return credentialsFromCloudsYaml(
-    parseYaml(readFileSync(file, 'utf8')),
+    yamlFile(file),
     cloud,
-    existsSync(secure) ? parseYaml(readFileSync(secure, 'utf8')) : undefined,
+    existsSync(secure) ? yamlFile(secure) : undefined,
   );
 }
 
-function driverFor(
+function yamlFile(file: string): unknown {
+  try {
+    return parseYaml(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigSourceError(`${file}: cannot be read as YAML (${(error as Error).message})`);
+  }
+}
+
+/**
+ * The driver a local stack runs its executors with: the openstack one (credentials from
+ * `localCredentials`, read now, so that missing ones are refused before anything starts), or the
+ * noop one on the simulated cloud in `cloud`, with its controls.
+ */
+export function driverFor(
   config: HousekeeperConfig,
   cloud: CloudStateStore,
   logger: Logger,
@@ -177,19 +255,19 @@ export async function openLocalStack(options: {
   logger: Logger;
   env: Readonly<Record<string, string | undefined>>;
   serve?: boolean;
+  /** Whether this command runs executors (`cycle --drain`): only then is the driver built. */
+  executors?: boolean;
   dir?: string;
   random?: () => number;
+  /** Where progress goes while a command starts the emulators itself (none by default). */
+  progress?: (message: string) => void;
   /** Where messages about waiting for, or replacing, another owner go (default: stderr). */
   say?: (message: string) => void;
 }): Promise<OpenStack> {
   const dir = options.dir ?? LOCAL_DIR;
   const say = options.say ?? ((m: string) => process.stderr.write(`housekeeper: ${m}\n`));
   let running = runningLocal(dir, say);
-  if (options.serve && running) {
-    throw new HousekeeperError(
-      `a local run is already running (pid ${running.pid}); stop it first, or use the other housekeeper commands against it`,
-    );
-  }
+  if (options.serve && running) refuseSecondRun(running);
   const stops: Array<() => Promise<void>> = [];
   const close = async () => {
     for (const stop of stops.reverse()) await stop().catch(() => {});
@@ -216,6 +294,10 @@ export async function openLocalStack(options: {
       ({ dynamodbEndpoint, sqsEndpoint } = running);
       urls = running;
     } else {
+      if (!options.serve)
+        options.progress?.(
+          'no local run is active: starting DynamoDB Local on .local/ for this command…',
+        );
       const dynamo = await startDynamoDbLocal({ dbPath: join(dir, 'dynamodb') });
       stops.push(() => dynamo.stop());
       const sqs = await startSqsEmulator();
@@ -259,21 +341,36 @@ export async function openLocalStack(options: {
     });
     const queue = new SqsTaskQueue({ client: sqs, ...urls });
     const cloud = new DynamoDbCloudState({ client: dynamodb, tableName: TABLE });
-    const { driver, control } = driverFor(
-      options.config,
-      cloud,
-      options.logger,
-      options.env,
-      options.random ?? Math.random,
-    );
+    // Only a command that runs executors needs the driver, and the openstack one its
+    // credentials: status, list, plan and the operator's actions never call the cloud.
+    const { driver, control } =
+      options.serve || options.executors
+        ? driverFor(
+            options.config,
+            cloud,
+            options.logger,
+            options.env,
+            options.random ?? Math.random,
+          )
+        : options.config.driver === 'noop'
+          ? { driver: undefined, control: new NoopCloudControl(cloud, randomUUID) }
+          : { driver: undefined, control: undefined };
     return {
       config: options.config,
       store: new DynamoDbPoolStore({ client: dynamodb, tableName: TABLE }),
       queue,
-      executor: {
-        driver,
-        source: new SqsTaskConsumer({ client: sqs, queueUrl: urls.queueUrl, waitTimeSeconds: 1 }),
-      },
+      ...(driver
+        ? {
+            executor: {
+              driver,
+              source: new SqsTaskConsumer({
+                client: sqs,
+                queueUrl: urls.queueUrl,
+                waitTimeSeconds: 1,
+              }),
+            },
+          }
+        : {}),
       ...(control ? { control } : {}),
       clock: systemClock,
       newId: randomUUID,
@@ -300,11 +397,16 @@ export async function openLocalStack(options: {
  */
 export function openAwsStack(options: {
   config?: Record<string, unknown>;
+  /** Where `config` came from (`--config f.json`), for messages. */
+  configSource?: string;
   logger: Logger;
   env: Readonly<Record<string, string | undefined>>;
 }): OpenStack {
   const env = options.env;
-  const config = configFromEnv(env, options.config ?? {});
+  const config = configFromEnv(env, {
+    overrides: options.config ?? {},
+    ...(options.configSource ? { overridesSource: options.configSource } : {}),
+  });
   const missing = [ENV.tableName, ENV.queueUrl, ENV.deadLetterQueueUrl].filter((n) => !env[n]);
   if (missing.length > 0) {
     throw new HousekeeperError(

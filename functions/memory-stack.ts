@@ -5,22 +5,27 @@ import { MemoryPoolStore } from '../lib/adapters/memory/memory-pool-store.ts';
 import { MemoryTaskQueue, memorySource } from '../lib/adapters/memory/memory-task-queue.ts';
 import { systemClock } from '../lib/adapters/system-clock.ts';
 import type { HousekeeperConfig } from '../lib/config/schema.ts';
-import { NoopCloudControl } from '../lib/drivers/noop/noop-driver.ts';
+import type { NoopCloudControl } from '../lib/drivers/noop/noop-driver.ts';
 import type { LocalStack } from '../lib/local/local-runner.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
 import { noMetrics } from '../lib/ports/telemetry.ts';
-import { noopDriverFor } from './noop-driver.ts';
+import { driverFor } from './local-stack.ts';
 
-/** A stack whose store, queue and simulated cloud live in this process only. */
+/**
+ * A stack whose store, queue and (noop driver) simulated cloud live in this process only. With
+ * `driver: openstack` its executors drive the real cloud named by the `OS_*` variables or
+ * clouds.yaml, as the emulator stack's do.
+ * @throws ConfigError when the openstack driver's credentials are missing or bad.
+ */
 export function memoryStack(
   config: HousekeeperConfig,
   logger: Logger,
+  env: Readonly<Record<string, string | undefined>>,
   random: () => number = Math.random,
-): LocalStack & { control: NoopCloudControl } {
+): LocalStack & { control?: NoopCloudControl } {
   const clock = systemClock;
   const queue = new MemoryTaskQueue(clock, { visibilityTimeoutSeconds: 30 });
-  const cloud = new MemoryCloudState();
-  const driver = noopDriverFor(config, cloud, random);
+  const { driver, control } = driverFor(config, new MemoryCloudState(), logger, env, random);
   return {
     config,
     store: new MemoryPoolStore(),
@@ -31,6 +36,6 @@ export function memoryStack(
     newId: randomUUID,
     logger,
     metrics: noMetrics,
-    control: new NoopCloudControl(cloud, randomUUID),
+    ...(control ? { control } : {}),
   };
 }

@@ -112,7 +112,12 @@ async function move(
  */
 export async function claimSpare(
   deps: OperatorDeps,
-  options: { readonly pool?: string; readonly zone?: string } = {},
+  options: {
+    readonly pool?: string;
+    readonly zone?: string;
+    /** The history's reason: who claimed it (the local run's workload names itself). */
+    readonly reason?: string;
+  } = {},
 ): Promise<AmphoraRecord | undefined> {
   const pool = choosePool(deps.config, options.pool);
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -124,7 +129,7 @@ export async function claimSpare(
     for (const record of candidates) {
       const next = transition(record, 'ALLOCATED', {
         now: deps.clock.now(),
-        reason: 'CLAIMED',
+        reason: options.reason ?? 'CLAIMED',
       });
       try {
         await deps.store.update(next, record);
@@ -138,8 +143,12 @@ export async function claimSpare(
 }
 
 /** Hands an amphora back for removal: → PENDING_DELETE, and schedules the REMOVE task. */
-export function deactivate(deps: OperatorDeps, amphoraId: string): Promise<AmphoraRecord> {
-  return move(deps, amphoraId, 'PENDING_DELETE', 'DEACTIVATED', (now) => ({
+export function deactivate(
+  deps: OperatorDeps,
+  amphoraId: string,
+  reason = 'DEACTIVATED',
+): Promise<AmphoraRecord> {
+  return move(deps, amphoraId, 'PENDING_DELETE', reason, (now) => ({
     task: pendingTask('REMOVE', now),
   }));
 }
@@ -149,8 +158,9 @@ export function flagFailed(
   deps: OperatorDeps,
   amphoraId: string,
   message: string,
+  reason = 'REPORTED_FAILED',
 ): Promise<AmphoraRecord> {
-  return move(deps, amphoraId, 'ERROR', 'REPORTED_FAILED', (now) => ({
+  return move(deps, amphoraId, 'ERROR', reason, (now) => ({
     failure: { code: 'REPORTED', message, at: now },
   }));
 }
@@ -180,16 +190,36 @@ export async function retryFailed(deps: OperatorDeps, amphoraId: string): Promis
   return next;
 }
 
+/**
+ * The results of `deactivateMany` that are not a refusal: the removal was scheduled, is under
+ * way, or is done. `delete-failed` (its removal was given up: `retry` tries again), `cannot
+ * remove from S` and an error's message are refusals.
+ */
+export const DEACTIVATED_RESULTS: readonly string[] = [
+  'scheduled',
+  'already-removing',
+  'already-deleted',
+];
+
 /** Hands many amphorae back; one result per id, in order. Never throws for one bad id. */
 export async function deactivateMany(
   deps: OperatorDeps,
   amphoraIds: readonly string[],
-): Promise<Array<{ amphoraId: string; result: 'scheduled' | 'already-removing' | string }>> {
+): Promise<
+  Array<{
+    amphoraId: string;
+    result: 'scheduled' | 'already-removing' | 'already-deleted' | 'delete-failed' | string;
+  }>
+> {
   const results: Array<{ amphoraId: string; result: string }> = [];
   for (const amphoraId of amphoraIds) {
     try {
       const record = await load(deps, amphoraId);
-      if (record.state === 'PENDING_DELETE' || record.state === 'DELETED') {
+      if (record.state === 'DELETED') {
+        results.push({ amphoraId: record.id, result: 'already-deleted' });
+      } else if (record.state === 'PENDING_DELETE' && record.failure?.code === 'DELETE_FAILED') {
+        results.push({ amphoraId: record.id, result: 'delete-failed' });
+      } else if (record.state === 'PENDING_DELETE') {
         results.push({ amphoraId: record.id, result: 'already-removing' });
       } else if (!canTransition(record.state, 'PENDING_DELETE')) {
         results.push({ amphoraId: record.id, result: `cannot remove from ${record.state}` });

@@ -153,16 +153,21 @@ export async function poolStatus(
   };
 }
 
-/** One line summarising the pool, for the local run's per-cycle output. */
+/**
+ * One line summarising the pool, for the local run's per-cycle output: spares, creations and
+ * preserved always, the other states when there are any (so that it fits 80 columns).
+ */
 export function statusLine(s: PoolStatus): string {
   const st = s.states;
+  const others: Array<[string, number]> = [
+    ['ALLOCATED', st.ALLOCATED],
+    ['ERROR', st.ERROR + st.PRESERVE],
+    ['removing', st.PENDING_DELETE],
+  ];
   return [
     `READY ${st.READY}/${s.spares.target}`,
     `deploying ${s.deploying.count}/${s.deploying.cap}`,
-    `ALLOCATED ${st.ALLOCATED}`,
-    `ERROR ${st.ERROR + st.PRESERVE}`,
     `preserved ${s.preserved.count}/${s.preserved.max}`,
-    `removing ${st.PENDING_DELETE}`,
-    `DELETED ${st.DELETED}`,
+    ...others.filter(([, n]) => n > 0).map(([name, n]) => `${name} ${n}`),
   ].join('  ');
 }

@@ -100,26 +100,81 @@ function setAt(target: Record<string, unknown>, field: string, value: unknown): 
 }
 
 /**
+ * `over` on top of `under`, one level deep: an options section (`openstack`, `noop`) given in
+ * both keeps the fields only `under` sets. Lists (`pools`, `network_ids`, …) are replaced whole.
+ */
+export function mergeRawConfigs(
+  under: Record<string, unknown>,
+  over: Record<string, unknown>,
+): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...under };
+  for (const [key, value] of Object.entries(over)) {
+    const below = merged[key];
+    merged[key] = isSection(below) && isSection(value) ? { ...below, ...value } : value;
+  }
+  return merged;
+}
+
+function isSection(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Every dotted field a raw configuration sets: `spare_amphora_pool_size`, `openstack.flavor_id`. */
+function fieldsSet(raw: Record<string, unknown>): string[] {
+  return Object.entries(raw).flatMap(([key, value]) =>
+    isSection(value) ? Object.keys(value).map((sub) => `${key}.${sub}`) : [key],
+  );
+}
+
+/** What `configFromEnv` puts under and over the environment's configuration. */
+export interface ConfigLayers {
+  /** Under everything (e.g. the local run's defaults), named `defaultsSource` in messages. */
+  readonly defaults?: Record<string, unknown>;
+  readonly defaultsSource?: string;
+  /** Over everything (what the command line gave, e.g. the CLI's `--config` file). */
+  readonly overrides?: Record<string, unknown>;
+  /** Where `overrides` came from, for the messages (e.g. `--config f.json`). */
+  readonly overridesSource?: string;
+}
+
+/**
  * Reads a configuration from environment variables: `HOUSEKEEPER_CONFIG` (JSON) first, then one
- * `HOUSEKEEPER_<OPTION>` variable per option on top. Takes the environment as an argument so
- * that only `functions/` touches `process.env`.
+ * `HOUSEKEEPER_<OPTION>` variable per option on top; `layers.defaults` under them and
+ * `layers.overrides` over them. Takes the environment as an argument so that only `functions/`
+ * touches `process.env`. Every value a message blames is named with its source.
  * @throws ConfigError naming every bad variable and value.
  */
 export function configFromEnv(
   env: Readonly<Record<string, string | undefined>>,
-  base: Record<string, unknown> = {},
+  layers: ConfigLayers = {},
 ): HousekeeperConfig {
+  return layeredConfig(env, layers).config;
+}
+
+/**
+ * `configFromEnv`, with the raw configuration it validated: what a file would hold to mean
+ * the same configuration (the CLI saves it for later local commands).
+ */
+export function layeredConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  layers: ConfigLayers = {},
+): { config: HousekeeperConfig; raw: Record<string, unknown> } {
+  const { defaults = {}, overrides = {} } = layers;
   const problems: ConfigProblem[] = [];
-  let raw: Record<string, unknown> = structuredClone(base);
+  let raw: Record<string, unknown> = structuredClone(defaults);
   const sources: Record<string, string> = {};
+  if (layers.defaultsSource) {
+    for (const field of fieldsSet(defaults)) sources[field] = layers.defaultsSource;
+  }
   const json = env[ENV.config];
   if (json !== undefined && json.trim() !== '') {
     try {
       const parsed: unknown = JSON.parse(json);
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      if (!isSection(parsed)) {
         problems.push({ field: ENV.config, value: json, rule: 'must be a JSON object' });
       } else {
-        raw = { ...raw, ...(parsed as Record<string, unknown>) };
+        raw = mergeRawConfigs(raw, structuredClone(parsed));
+        for (const field of fieldsSet(parsed)) delete sources[field];
       }
     } catch {
       problems.push({ field: ENV.config, value: json, rule: 'must be valid JSON' });
@@ -139,6 +194,11 @@ export function configFromEnv(
     setAt(raw, option.field, coerce(option.kind, value));
     sources[option.field] = name;
   }
+  raw = mergeRawConfigs(raw, structuredClone(overrides));
+  for (const field of fieldsSet(overrides)) {
+    if (layers.overridesSource) sources[field] = layers.overridesSource;
+    else delete sources[field];
+  }
   if (problems.length > 0) {
     // Report the variables we could not even read together with every field problem.
     try {
@@ -149,7 +209,7 @@ export function configFromEnv(
     }
     throw new ConfigError(problems);
   }
-  return parseConfig(raw, sources);
+  return { config: parseConfig(raw, sources), raw };
 }
 
 /** A per-option variable (`HOUSEKEEPER_<OPTION>`, known or not) is set. */

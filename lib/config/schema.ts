@@ -23,12 +23,14 @@ const SQS_MAX_DELAY_SECONDS = 900;
 const DAY = 86_400;
 
 function int(rule: { min: number; max: number; unit?: string }) {
-  const unit = rule.unit ? ` ${rule.unit}` : '';
+  // "1 second", "2 seconds": the unit is given in the plural.
+  const unit = (n: number) =>
+    rule.unit ? ` ${n === 1 ? rule.unit.replace(/s$/, '') : rule.unit}` : '';
   return z
     .number({ error: 'must be a number' })
     .int({ error: 'must be a whole number' })
-    .min(rule.min, { error: `must be at least ${rule.min}${unit}` })
-    .max(rule.max, { error: `must be at most ${rule.max}${unit}` });
+    .min(rule.min, { error: `must be at least ${rule.min}${unit(rule.min)}` })
+    .max(rule.max, { error: `must be at most ${rule.max}${unit(rule.max)}` });
 }
 
 function seconds(min: number, max: number) {
@@ -285,6 +287,13 @@ export class ConfigError extends HousekeeperError {
     this.problems = problems;
   }
 }
+
+/**
+ * A source of configuration that cannot be read: a `--config` file that is missing or not JSON,
+ * a clouds.yaml that is not found or does not parse, a corrupt `.local/config.json`. A bad
+ * configuration, like `ConfigError` (the CLI exits 2 for both).
+ */
+export class ConfigSourceError extends HousekeeperError {}
 
 /** One problem as a single line: `field (source) = value: rule`. */
 export function formatProblem(p: ConfigProblem): string {

@@ -68,3 +68,13 @@ export function taskLine(report: ExecutionReport): string | undefined {
         : '';
   return `  ${task?.type ?? 'message'} ${id} → ${report.outcome}`;
 }
+
+/**
+ * A cycle's line: its number, the pool and what it decided; the decisions go on a second,
+ * indented line when one would not fit in `width` columns.
+ */
+export function cycleLines(n: number, pool: string, decided: string, width: number): string[] {
+  const head = `cycle ${String(n).padStart(3)}  ${pool}`;
+  const one = `${head}  | ${decided}`;
+  return [...one].length <= width ? [one] : [head, `${' '.repeat(11)}| ${decided}`];
+}

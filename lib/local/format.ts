@@ -48,15 +48,25 @@ export function formatStatus(s: PoolStatus, where: string): string {
     }
   }
   if (s.needsOperator.length > 0) {
-    lines.push('waiting for an operator (`housekeeper retry <id>` or `deactivate <id>`):');
-    for (const v of s.needsOperator) lines.push(`  ${viewLine(v)}`);
+    lines.push('waiting for an operator:');
+    for (const v of s.needsOperator) lines.push(`  ${viewLine(v)}\n    ${remedyOf(v)}`);
   }
   return lines.join('\n');
 }
 
-/** One line per record. */
+/** What an operator can do about an amphora whose task was given up. */
+export function remedyOf(v: Pick<AmphoraView, 'id' | 'state'>): string {
+  const id = v.id.slice(0, 8);
+  return v.state === 'PRESERVING'
+    ? `→ \`housekeeper retry ${id}\` preserves it again, \`housekeeper deactivate ${id}\` removes it`
+    : `→ \`housekeeper retry ${id}\` tries the removal again`;
+}
+
+/** A header row, then one line per record. */
 export function formatList(views: readonly AmphoraView[]): string {
-  return views.length === 0 ? '(no amphorae)' : views.map(viewLine).join('\n');
+  if (views.length === 0) return '(no amphorae)';
+  const header = ['ID'.padEnd(36), 'POOL'.padEnd(8), 'STATE'.padEnd(14), 'ZONE'.padEnd(8), 'SINCE'];
+  return [header.join('  '), ...views.map(viewLine)].join('\n');
 }
 
 /** One record with its history. */
@@ -142,4 +152,66 @@ export function formatPlan(p: Plan, heading: string): string {
   }
   for (const n of p.notes) lines.push(`  note: ${noteLine(n)}`);
   return lines.join('\n');
+}
+
+/** The top-level keys of a record's JSON, in this order; any other key follows, sorted. */
+const RECORD_KEYS = [
+  'id',
+  'pool',
+  'zone',
+  'computeZone',
+  'state',
+  'stateSince',
+  'computeId',
+  'launch',
+  'task',
+  'failure',
+  'preservation',
+  'missing',
+  'createdAt',
+  'updatedAt',
+  'bootStartedAt',
+  'lastSeenAliveAt',
+  'deletedAt',
+  'expiresAt',
+  'version',
+  'history',
+];
+
+/** A time field of a record (epoch ms as stored): `at`, `…At`, `since`, `stateSince`. */
+function isTimeKey(key: string): boolean {
+  return key.endsWith('At') || ['at', 'since', 'stateSince'].includes(key);
+}
+
+function jsonValue(key: string, value: unknown): unknown {
+  if (typeof value === 'number' && isTimeKey(key)) return new Date(value).toISOString();
+  if (Array.isArray(value)) return value.map((v) => jsonValue('', v));
+  if (value !== null && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    return Object.fromEntries(
+      Object.keys(obj)
+        .sort()
+        .filter((k) => obj[k] !== undefined)
+        .map((k) => [k, jsonValue(k, obj[k])]),
+    );
+  }
+  return value;
+}
+
+/**
+ * A record as `show --json` and `list --json` print it: every time an ISO 8601 string, the keys
+ * in a fixed order (identity, state, what it runs, then times, version and history), nested
+ * keys sorted. `zone` is the stored name, `*` when no zone was requested.
+ */
+export function recordJson(record: AmphoraRecord): Record<string, unknown> {
+  const raw = record as unknown as Record<string, unknown>;
+  const keys = [
+    ...RECORD_KEYS.filter((k) => k in raw),
+    ...Object.keys(raw)
+      .filter((k) => !RECORD_KEYS.includes(k))
+      .sort(),
+  ];
+  return Object.fromEntries(
+    keys.filter((k) => raw[k] !== undefined).map((k) => [k, jsonValue(k, raw[k])]),
+  );
 }

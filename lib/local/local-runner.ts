@@ -14,6 +14,7 @@ import {
   runRequestedCycles,
 } from '../app/run-planner-cycle.ts';
 import type { HousekeeperConfig } from '../config/schema.ts';
+import type { AmphoraRecord } from '../domain/amphora.ts';
 import type { AmphoraDriver } from '../ports/amphora-driver.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
 import type { PoolStore } from '../ports/pool-store.ts';
@@ -54,7 +55,20 @@ function plannerDeps(stack: LocalStack, n: number | string): PlannerDeps {
   return { ...stack, holder: `local-planner-${process.pid}-${n}` };
 }
 
-async function workloadStep(stack: LocalStack, random: () => number): Promise<void> {
+/** The history reasons of the simulated workload's moves, so that `show` tells them apart. */
+export const WORKLOAD = {
+  claimed: 'WORKLOAD_CLAIMED',
+  deactivated: 'WORKLOAD_DEACTIVATED',
+  reportedFailed: 'WORKLOAD_REPORTED_FAILED',
+} as const;
+
+/** Whether an ALLOCATED record was claimed by the simulated workload (its last move says so). */
+export function claimedByWorkload(record: AmphoraRecord): boolean {
+  return record.history.at(-1)?.reason === WORKLOAD.claimed;
+}
+
+/** One step of the simulated workload; exported for tests. */
+export async function workloadStep(stack: LocalStack, random: () => number): Promise<void> {
   const ops = {
     store: stack.store,
     queue: stack.queue,
@@ -64,13 +78,22 @@ async function workloadStep(stack: LocalStack, random: () => number): Promise<vo
   };
   const pools = stack.config.pools.map((p) => p.name);
   const pool = pools[Math.floor(random() * pools.length)]!;
-  const allocated = await stack.store.listByState(pool, 'ALLOCATED', { limit: 20 });
+  // Only what the workload claimed itself: an operator's claim is never handed back for them.
+  const allocated = (await stack.store.listByState(pool, 'ALLOCATED', { limit: 50 })).filter(
+    claimedByWorkload,
+  );
   const pick = () => allocated[Math.floor(random() * allocated.length)];
   try {
-    if (random() < 0.3) await claimSpare(ops, { pool });
-    if (allocated.length > 0 && random() < 0.3) await deactivate(ops, pick()!.id);
-    else if (allocated.length > 0 && random() < 0.25) {
-      await flagFailed(ops, pick()!.id, 'simulated load balancer reported a failure');
+    if (random() < 0.3) await claimSpare(ops, { pool, reason: WORKLOAD.claimed });
+    if (allocated.length > 0 && random() < 0.3) {
+      await deactivate(ops, pick()!.id, WORKLOAD.deactivated);
+    } else if (allocated.length > 0 && random() < 0.25) {
+      await flagFailed(
+        ops,
+        pick()!.id,
+        'simulated load balancer reported a failure',
+        WORKLOAD.reportedFailed,
+      );
     }
   } catch (error) {
     // A simulated load balancer losing a race is normal; the next step tries again.

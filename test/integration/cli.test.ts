@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,7 @@ import { ManualClock } from '../../lib/adapters/memory/manual-clock.ts';
 import { UnavailableError } from '../../lib/domain/errors.ts';
 import { FAULT_RULES_MAX_AGE_MS, NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/local/emulators.ts';
+import { thisProcess } from '../../lib/local/local-owner.ts';
 import { startTestDynamo, startTestSqs } from '../support/aws.ts';
 import { bootRequest } from '../support/boot.ts';
 
@@ -22,12 +23,17 @@ const CLI = join(import.meta.dirname, '../../functions/cli.ts');
 const cwd = mkdtempSync(join(tmpdir(), 'housekeeper-cli-'));
 
 /** Runs the CLI in the test folder, with `env` over this process's environment. */
-async function housekeeperWith(env: Record<string, string>, ...args: string[]) {
+function housekeeperWith(env: Record<string, string>, ...args: string[]) {
+  return housekeeperIn(cwd, env, ...args);
+}
+
+/** Runs the CLI in `dir`, with `env` over this process's environment. */
+async function housekeeperIn(dir: string, env: Record<string, string>, ...args: string[]) {
   try {
     const { stdout, stderr } = await run(
       process.execPath,
       ['--disable-warning=ExperimentalWarning', CLI, ...args],
-      { cwd, timeout: 120_000, env: { ...process.env, ...env } },
+      { cwd: dir, timeout: 120_000, env: { ...process.env, ...env } },
     );
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -77,7 +83,8 @@ describe('housekeeper CLI on the local emulators', () => {
     expect(claim.stdout).toMatch(/^claimed [0-9a-f-]{36} \(server [0-9a-f-]{36}\)/);
     const id = claim.stdout.split(' ')[1]!;
 
-    const show = await housekeeper('show', id);
+    // The 8-character ids the local run prints are accepted.
+    const show = await housekeeper('show', id.slice(0, 8));
     expect(show.stdout).toContain(`amphora ${id}`);
     expect(show.stdout).toMatch(/READY → ALLOCATED {2}CLAIMED/);
 
@@ -142,8 +149,16 @@ describe('housekeeper CLI on the local emulators', () => {
       stderr: 'housekeeper: amphora no-such-amphora does not exist\n',
     });
 
+    // A refusal goes to stderr, not stdout.
+    const nope = await housekeeper('deactivate', 'no-such-amphora');
+    expect(nope).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'housekeeper: no-such-amphora: amphora no-such-amphora does not exist\n',
+    });
+
     const cycles = await housekeeper('local', '--cycles', '0');
-    expect(cycles.code).not.toBe(0);
+    expect(cycles.code).toBe(64);
     expect(cycles.stderr).toContain('--cycles = "0": must be a whole number of at least 1');
   }, 60_000);
 
@@ -172,6 +187,19 @@ describe('housekeeper CLI on the local emulators', () => {
         spares: { ready: 0, target: 3 },
         deploying: { count: 2, cap: 2 },
       });
+
+      // HOUSEKEEPER_CONFIG does not beat --config: the file on the command line wins.
+      const p5 = configFile('p5.json', { spare_amphora_pool_size: 5 });
+      const five = await housekeeperWith(
+        env,
+        'status',
+        '--target',
+        'aws',
+        '--json',
+        '--config',
+        p5,
+      );
+      expect(JSON.parse(five.stdout).spares).toEqual({ ready: 0, target: 5 });
     } finally {
       await Promise.all([dynamo.stop(), sqs.stop()]);
     }
@@ -236,5 +264,284 @@ describe('housekeeper CLI on the local emulators', () => {
     expect(result.stderr).toBe(
       "housekeeper: --target aws needs HOUSEKEEPER_TABLE_NAME, HOUSEKEEPER_QUEUE_URL, HOUSEKEEPER_DLQ_URL (the deployed stack's outputs) in the environment\n",
     );
+  });
+});
+
+/** A config file in the test folder. */
+function configFile(name: string, value: unknown): string {
+  const file = join(cwd, name);
+  writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+  return file;
+}
+
+const OPENSTACK_CONFIG = {
+  driver: 'openstack',
+  openstack: { image_id: 'i', flavor_id: 'f', network_ids: ['n'] },
+};
+/** No OpenStack credentials at all, whatever the shell running the tests has. */
+const NO_OS_ENV = { OS_CLOUD: '', OS_AUTH_URL: '', OS_USERNAME: '', OS_PASSWORD: '' };
+/** Password credentials for a Keystone that is not there (nothing listens on port 9). */
+const DEAD_KEYSTONE_ENV = {
+  OS_CLOUD: '',
+  OS_AUTH_URL: 'http://127.0.0.1:9/v3',
+  OS_USERNAME: 'u',
+  OS_PASSWORD: 'p',
+  OS_PROJECT_NAME: 'p',
+  OS_USER_DOMAIN_NAME: 'Default',
+  OS_PROJECT_DOMAIN_NAME: 'Default',
+};
+
+describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
+  it('local --memory with driver openstack drives the real cloud, and refuses without credentials', async () => {
+    const os = configFile('os.json', OPENSTACK_CONFIG);
+    const missing = await housekeeperWith(
+      NO_OS_ENV,
+      'local',
+      '--memory',
+      '--cycles',
+      '1',
+      '--config',
+      os,
+    );
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('OS_AUTH_URL = (missing): is required');
+
+    const dead = await housekeeperWith(
+      DEAD_KEYSTONE_ENV,
+      'local',
+      '--memory',
+      '--cycles',
+      '2',
+      '--every',
+      '1',
+      '--config',
+      os,
+    );
+    expect(dead.code, dead.stderr).toBe(0);
+    // The boots went to the (unreachable) Keystone, not to a simulated cloud.
+    expect(dead.stderr).toMatch(/CREATE [0-9a-f]{8} → retry/);
+    expect(dead.stderr).toContain('127.0.0.1:9');
+    expect(dead.stderr).not.toContain('→ booted');
+  }, 60_000);
+
+  it('cycle --reissue re-issues a pending task at once, not after task_timeout', async () => {
+    const pool = configFile('pool2.json', {
+      spare_amphora_pool_size: 2,
+      noop: { boot_seconds: 0, boot_failure_rate: 0 },
+    });
+    const local = await housekeeper(
+      'local',
+      '--cycles',
+      '3',
+      '--every',
+      '1',
+      '--no-workload',
+      '--config',
+      pool,
+    );
+    expect(local.code, local.stderr).toBe(0);
+    const [spare] = JSON.parse((await housekeeper('list', '--state', 'READY', '--json')).stdout);
+    // No local run: the REMOVE this sends goes to a throw-away queue and is lost.
+    const deactivate = await housekeeper('deactivate', spare.id);
+    expect(deactivate.stdout).toContain(`${spare.id}: scheduled`);
+
+    const plain = await housekeeper('plan', '--json');
+    const reissue = await housekeeper('cycle', '--reissue', '--json');
+    expect(reissue.code, reissue.stderr).toBe(0);
+    const stuck = (plan: { decisions: Array<{ reasons: string[] }> }) =>
+      plan.decisions.filter((d) => d.reasons.includes('TASK_STUCK'));
+    expect(stuck(JSON.parse(plain.stdout))).toEqual([]);
+    const reissued = stuck(JSON.parse(reissue.stdout).plan);
+    expect(reissued).toHaveLength(1);
+    expect(JSON.stringify(reissued[0])).toContain(spare.id);
+  }, 120_000);
+
+  it('list is oldest first across states and --limit counts all rows; show, list and the actions print one JSON shape', async () => {
+    // The pool the test before left: READY spares and one PENDING_DELETE.
+    const all = JSON.parse((await housekeeper('list', '--json')).stdout);
+    expect(new Set(all.map((r: { state: string }) => r.state)).size).toBeGreaterThan(1);
+    const since = all.map((r: { stateSince: string }) => r.stateSince);
+    expect(since).toEqual([...since].sort());
+    expect(since[0]).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const one = JSON.parse((await housekeeper('list', '--limit', '1', '--json')).stdout);
+    expect(one).toEqual([all[0]]);
+
+    const claim = await housekeeper('claim', '--json');
+    expect(claim.code, claim.stderr).toBe(0);
+    const claimed = JSON.parse(claim.stdout);
+    expect(claimed).toMatchObject({ state: 'ALLOCATED', stateSince: expect.stringMatching(/Z$/) });
+    const shown = JSON.parse((await housekeeper('show', claimed.id.slice(0, 8), '--json')).stdout);
+    expect(Object.keys(shown)).toEqual(Object.keys(claimed));
+    const deactivated = JSON.parse((await housekeeper('deactivate', claimed.id, '--json')).stdout);
+    expect(deactivated).toEqual([{ id: claimed.id, result: 'scheduled' }]);
+
+    const zone = await housekeeper('claim', '--zone', 'nope');
+    expect(zone).toMatchObject({
+      code: 1,
+      stderr: 'housekeeper: zone nope is not configured (this deployment requests no zone)\n',
+    });
+    const reason = await housekeeper('flag', claimed.id, '--reason', ' ');
+    expect(reason.code).toBe(64);
+    expect(reason.stderr).toContain('--reason must not be empty');
+  }, 180_000);
+
+  it('cycle --drain with no local run active leaves no boot half done', async () => {
+    // Boots slower than the first checks: each CHECK comes back after a growing delay.
+    const slow = configFile('slow.json', { noop: { boot_seconds: 5, boot_failure_rate: 0 } });
+    const drain = await housekeeper('cycle', '--drain', '--json', '--config', slow);
+    expect(drain.code, drain.stderr).toBe(0);
+    expect(JSON.parse(drain.stdout).tasksSent).toBeGreaterThan(0);
+    expect(drain.stderr).toMatch(/CREATE [0-9a-f]{8} → booted/);
+    expect(drain.stderr).toMatch(/CHECK +[0-9a-f]{8} → ready/);
+    const status = JSON.parse((await housekeeper('status', '--json')).stdout);
+    expect(status.states, drain.stdout + drain.stderr).toMatchObject({
+      PENDING_CREATE: 0,
+      BOOTING: 0,
+    });
+  }, 180_000);
+
+  it('one openstack-driver local run does not need credentials for read-only commands, and a noop run is refused its pool', async () => {
+    const dir = mkdtempSync(join(cwd, 'openstack-'));
+    const os = configFile('os.json', OPENSTACK_CONFIG);
+    const local = await housekeeperIn(
+      dir,
+      DEAD_KEYSTONE_ENV,
+      'local',
+      '--cycles',
+      '1',
+      '--config',
+      os,
+    );
+    expect(local.code, local.stderr).toBe(0);
+
+    // status, list, show and plan never call the cloud: no credentials needed.
+    for (const args of [['status'], ['list'], ['plan']]) {
+      const r = await housekeeperIn(dir, NO_OS_ENV, ...args, '--json');
+      expect(r.code, `${args}: ${r.stderr}`).toBe(0);
+    }
+    const pending = JSON.parse((await housekeeperIn(dir, NO_OS_ENV, 'list', '--json')).stdout);
+    expect(pending.length).toBeGreaterThan(0);
+
+    // The pool belongs to the openstack driver: a noop run does not take it over.
+    const noop = await housekeeperIn(dir, NO_OS_ENV, 'local', '--cycles', '1');
+    expect(noop.code).toBe(2);
+    expect(noop.stderr).toContain('the pool in .local/ belongs to the openstack driver');
+    expect(noop.stderr).not.toContain('starting DynamoDB Local');
+  }, 180_000);
+
+  it.each([
+    ['bad.json', '{"spare_amphora_pool_size": 3,}', 'is not valid JSON'],
+    ['empty.json', '', 'is not valid JSON'],
+    ['list.json', '[1]', 'must hold a JSON object of options'],
+  ])('exit code 2 is kept for bad JSON: %s', async (name, text, rule) => {
+    const file = configFile(name, text);
+    for (const args of [['local', '--cycles', '1'], ['status']]) {
+      const r = await housekeeper(...args, '--config', file);
+      expect(r.code).toBe(2);
+      expect(r.stderr.startsWith(`housekeeper: --config ${file}: ${rule}`), r.stderr).toBe(true);
+      expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
+    }
+  });
+
+  it.each([
+    [['status', '--bogus'], "error: unknown option '--bogus'"],
+    [['frob'], "error: unknown command 'frob'"],
+    [['list', '--state', 'NOPE'], "argument 'NOPE' is invalid"],
+    [['show'], "error: missing required argument 'id'"],
+  ])('usage errors exit 64, not 1 like a refused action: %j', async (args, message) => {
+    const r = await housekeeper(...args);
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain(message);
+  });
+
+  it('--version prints the package version', async () => {
+    const r = await housekeeper('--version');
+    expect(r).toMatchObject({ code: 0, stdout: '0.1.0\n' });
+  });
+
+  it.each([
+    [['--times', '1', '--probability', '0.5'], 'give exactly one of --times and --probability'],
+    [[], 'give exactly one of --times and --probability'],
+    [['--probability', 'abc'], '--probability = "abc": must be a number from 0 to 1'],
+    [['--probability', '5'], '--probability = "5": must be a number from 0 to 1'],
+    [['--probability', '-1'], '--probability = "-1": must be a number from 0 to 1'],
+    [['--times', '1', '--operation', 'create'], 'must be * or a driver method: createServer, '],
+  ])('noop fault input errors end in a message, not a stack trace: %j', async (args, message) => {
+    const r = await housekeeper(
+      'noop',
+      'fault',
+      '--operation',
+      'createServer',
+      '--error',
+      'Unavailable',
+      ...args,
+    );
+    expect(r.code).toBe(64);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr).not.toMatch(/RangeError|at .*\.ts:\d+/);
+  });
+
+  it('the README’s CLI table matches --help: every command, and every option of each', async () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('| command ')).split('\n\n')[0]!;
+    // Options every command that opens a stack takes, documented once below the table.
+    const shared = new Set([
+      '--help',
+      '--target',
+      '--stack',
+      '--config',
+      '--log-level',
+      '--log-format',
+    ]);
+    const flagsOf = (text: string) =>
+      [...text.matchAll(/(--[a-z][\w-]*)/g)].map((m) => m[1]!).filter((f) => !shared.has(f));
+    const documented = new Map<string, string[]>();
+    for (const row of table.split('\n').slice(2)) {
+      const cell = row.split(' | ')[0]!;
+      for (const [, usage] of cell.matchAll(/`([^`]+)`/g)) {
+        const words = usage!.split(' ');
+        const name = words[0] === 'noop' ? `noop ${words[1]}` : words[0]!;
+        documented.set(name, flagsOf(usage!).sort());
+      }
+    }
+    const commandsIn = (help: string) =>
+      [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}([a-z][\w-]*)/gm)]
+        .map((m) => m[1]!)
+        .filter((c) => c !== 'help');
+    const names = [
+      ...commandsIn((await housekeeper('--help')).stdout).filter((c) => c !== 'noop'),
+      ...commandsIn((await housekeeper('noop', '--help')).stdout).map((c) => `noop ${c}`),
+    ];
+    const actual = new Map<string, string[]>();
+    for (const name of names) {
+      const help = (await housekeeper(...name.split(' '), '--help')).stdout;
+      actual.set(name, [...new Set(flagsOf(help.slice(help.indexOf('Options:'))))].sort());
+    }
+    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(actual));
+  }, 120_000);
+
+  it('the local run’s DynamoDB Local going away ends in a message, not a bare connection stack trace', async () => {
+    // A local run that is alive (this process) but whose emulators are gone (nothing on port 9).
+    const dir = mkdtempSync(join(cwd, 'gone-'));
+    mkdirSync(join(dir, '.local'));
+    writeFileSync(
+      join(dir, '.local/running.json'),
+      JSON.stringify({
+        ...thisProcess('the local run'),
+        dynamodbEndpoint: 'http://127.0.0.1:9',
+        sqsEndpoint: 'http://127.0.0.1:9',
+        queueUrl: 'http://127.0.0.1:9/000000000000/q',
+        deadLetterQueueUrl: 'http://127.0.0.1:9/000000000000/dlq',
+      }),
+    );
+
+    const status = await housekeeperIn(dir, {}, 'status');
+    expect(status.code).toBe(1);
+    expect(status.stderr).toMatch(
+      /^housekeeper: lost the connection to 127\.0\.0\.1:9 \(ECONNREFUSED\): .*DynamoDB Local.*start the local run again\n$/,
+    );
+    const debug = await housekeeperIn(dir, {}, 'status', '--debug');
+    expect(debug.code).toBe(1);
+    expect(debug.stderr).toMatch(/ECONNREFUSED[\s\S]*at /);
   });
 });

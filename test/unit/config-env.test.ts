@@ -15,10 +15,13 @@ import {
 
 type Env = Record<string, string | undefined>;
 
-function refusal(env: Env, base?: Record<string, unknown>): ConfigError {
+function refusal(env: Env, overrides?: Record<string, unknown>, source?: string): ConfigError {
   let outcome: unknown;
   try {
-    outcome = configFromEnv(env, base);
+    outcome = configFromEnv(env, {
+      ...(overrides ? { overrides } : {}),
+      ...(source ? { overridesSource: source } : {}),
+    });
   } catch (error) {
     if (error instanceof ConfigError) return error;
     throw error;
@@ -97,23 +100,39 @@ describe('configFromEnv sources', () => {
     });
   });
 
-  it('applies JSON over the base, variables over both, and leaves the base untouched', () => {
+  it('HOUSEKEEPER_CONFIG does not beat --config: the variables over the JSON, the overrides (the --config file) over both, sections merged field by field, and the overrides left untouched', () => {
     // Prepare
-    const base = { spare_amphora_pool_size: 1, boot_timeout: 300, noop: { boot_seconds: 9 } };
-    const snapshot = structuredClone(base);
+    const overrides = { spare_amphora_pool_size: 5, noop: { boot_seconds: 9 } };
+    const snapshot = structuredClone(overrides);
     const env = {
-      [ENV.config]: JSON.stringify({ boot_timeout: 400 }),
+      [ENV.config]: JSON.stringify({
+        spare_amphora_pool_size: 3,
+        boot_timeout: 400,
+        noop: { boot_seconds: 1, boot_failure_rate: 0.1 },
+      }),
+      HOUSEKEEPER_BOOT_TIMEOUT: '500',
       HOUSEKEEPER_NOOP_BOOT_FAILURE_RATE: '0.5',
     };
 
     // Act
-    const config = configFromEnv(env, base);
+    const config = configFromEnv(env, { overrides });
 
     // Assess
-    expect(config.pools[0]!.spare_amphora_pool_size).toBe(1);
-    expect(config.boot_timeout).toBe(400);
+    expect(config.pools[0]!.spare_amphora_pool_size).toBe(5);
+    expect(config.boot_timeout).toBe(500);
     expect(config.noop).toStrictEqual({ boot_seconds: 9, boot_failure_rate: 0.5 });
-    expect(base).toStrictEqual(snapshot);
+    expect(overrides).toStrictEqual(snapshot);
+  });
+
+  it('names the --config file as the source of a bad value it overrode', () => {
+    const error = refusal(
+      { HOUSEKEEPER_SPARE_AMPHORA_POOL_SIZE: '3' },
+      { spare_amphora_pool_size: -1 },
+      'p.json',
+    );
+    expect(error.problems).toEqual([
+      expect.objectContaining({ field: 'spare_amphora_pool_size', source: 'p.json', value: -1 }),
+    ]);
   });
 
   it('ignores a variable whose value is undefined', () => {

@@ -168,7 +168,7 @@ describe('parseConfig refuses a bad value, naming the field, the value and the r
     ['boot_timeout', DAY + 1, 'must be at most 86400 seconds'],
     ['amphora_expiry_age', -1, 'must be at least 0 seconds'],
     ['amphora_expiry_age', 365 * DAY + 1, 'must be at most 31536000 seconds'],
-    ['create_backoff_initial', 0, 'must be at least 1 seconds'],
+    ['create_backoff_initial', 0, 'must be at least 1 second'],
     ['create_backoff_max', 7 * DAY + 1, 'must be at most 604800 seconds'],
     ['orphan_sweep_interval', 59, 'must be at least 60 seconds'],
     ['orphan_grace_period', 59, 'must be at least 60 seconds'],
@@ -176,13 +176,13 @@ describe('parseConfig refuses a bad value, naming the field, the value and the r
     ['task_max_attempts', 0, 'must be at least 1'],
     ['task_max_attempts', 101, 'must be at most 100'],
     ['delete_max_attempts', 0, 'must be at least 1'],
-    ['delete_backoff_initial', 0, 'must be at least 1 seconds'],
+    ['delete_backoff_initial', 0, 'must be at least 1 second'],
     ['delete_backoff_max', 901, 'must be at most 900 seconds'],
     ['preservation_timeout', 59, 'must be at least 60 seconds'],
     ['preservation_timeout', 7 * DAY + 1, 'must be at most 604800 seconds'],
     ['check_initial_delay', -1, 'must be at least 0 seconds'],
     ['check_initial_delay', 901, 'must be at most 900 seconds'],
-    ['check_max_delay', 0, 'must be at least 1 seconds'],
+    ['check_max_delay', 0, 'must be at least 1 second'],
     ['check_max_delay', 901, 'must be at most 900 seconds'],
     ['planner_lease_ttl', 29, 'must be at least 30 seconds'],
     ['planner_lease_ttl', 3_601, 'must be at most 3600 seconds'],
@@ -198,7 +198,7 @@ describe('parseConfig refuses a bad value, naming the field, the value and the r
     ['openstack.network_ids', 'net-1', 'must be a list of network ids'],
     ['openstack.security_group_ids', 'sg-1', 'must be a list of security group ids'],
     ['openstack.config_drive', 'yes', 'must be true or false'],
-    ['openstack.request_timeout', 0, 'must be at least 1 seconds'],
+    ['openstack.request_timeout', 0, 'must be at least 1 second'],
     ['openstack.request_timeout', 301, 'must be at most 300 seconds'],
     ['openstack.flavor_id', '', 'must not be empty'],
     ['openstack.image_id', 7, 'must be a string'],
@@ -289,6 +289,23 @@ describe('parseConfig reports every problem at once', () => {
     expect(error.problems).toEqual(expect.arrayContaining(expected));
     expect(error.message.startsWith('invalid configuration (6 problems):\n')).toBe(true);
     for (const p of expected) expect(error.message).toContain(`  - ${line(p)}`);
+  });
+
+  it.each([
+    [
+      { task_timeout: 100, check_max_delay: 120, spare_amphora_pool_size: -1 },
+      ['spare_amphora_pool_size', 'task_timeout'],
+    ],
+    [
+      { create_backoff_initial: 600, create_backoff_max: 60, driver: 'x', colour: 'blue' },
+      ['colour', 'create_backoff_max', 'driver'],
+    ],
+  ])('cross-field rules are not hidden while another problem exists: %j', (raw, fields) => {
+    expect(
+      refusal(raw)
+        .problems.map((p) => p.field)
+        .sort(),
+    ).toEqual(fields);
   });
 
   it('reports several cross-field problems together', () => {

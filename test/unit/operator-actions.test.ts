@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   claimSpare,
+  DEACTIVATED_RESULTS,
   deactivate,
+  deactivateMany,
   flagFailed,
   requestPreservation,
+  resolveAmphora,
   retryFailed,
 } from '../../lib/app/operator-actions.ts';
 import {
@@ -11,6 +14,7 @@ import {
   IllegalTransitionError,
   OperatorActionError,
 } from '../../lib/domain/errors.ts';
+import { remedyOf } from '../../lib/local/format.ts';
 import { plannerHarness } from '../support/app-harness.ts';
 import { NOW, rec } from '../support/pool-fixtures.ts';
 
@@ -127,5 +131,75 @@ describe('retrying what needs an operator', () => {
     await h.store.create(r);
 
     await expect(retryFailed(h.deps, r.id)).rejects.toBeInstanceOf(OperatorActionError);
+  });
+});
+
+describe('the remedy status suggests for DELETE_FAILED does something', () => {
+  it.each([
+    // [record, what deactivate answers, whether that is a refusal]
+    [
+      'a DELETE_FAILED removal',
+      rec('PENDING_DELETE', { failure: { code: 'DELETE_FAILED', message: 'x', at: NOW } }),
+      'delete-failed',
+      true,
+    ],
+    ['a removal under way', rec('PENDING_DELETE'), 'already-removing', false],
+    ['a DELETED amphora', rec('DELETED'), 'already-deleted', false],
+    [
+      'a PRESERVE_FAILED preservation',
+      rec('PRESERVING', { failure: { code: 'PRESERVE_FAILED', message: 'x', at: NOW } }),
+      'scheduled',
+      false,
+    ],
+  ])('deactivate on %s answers what it did', async (_, record, result, refused) => {
+    const h = plannerHarness();
+    await h.store.create(record);
+    expect(await deactivateMany(h.deps, [record.id])).toEqual([{ amphoraId: record.id, result }]);
+    expect(DEACTIVATED_RESULTS.includes(result)).toBe(!refused);
+  });
+
+  it.each([
+    ['PENDING_DELETE', '→ `housekeeper retry 12345678` tries the removal again'],
+    [
+      'PRESERVING',
+      '→ `housekeeper retry 12345678` preserves it again, `housekeeper deactivate 12345678` removes it',
+    ],
+  ] as const)(
+    'status suggests, for a %s waiting for an operator, only what works',
+    (state, remedy) => {
+      expect(remedyOf({ id: '12345678-aaaa-bbbb', state })).toBe(remedy);
+    },
+  );
+});
+
+describe('the 8-character ids that npm start prints are accepted', () => {
+  const ids = [
+    '3b2d254d-1111-4000-8000-000000000001',
+    '3b2d254d-2222-4000-8000-000000000002',
+    '77aa0000-3333-4000-8000-000000000003',
+  ];
+
+  async function store() {
+    const h = plannerHarness();
+    for (const id of ids) await h.store.create(rec('READY', { id }));
+    return h.store;
+  }
+
+  it.each([
+    ['a full id', ids[0]!, ids[0]!],
+    ['a unique 8-character prefix', '77aa0000', ids[2]!],
+    ['a unique longer prefix', '3b2d254d-2', ids[1]!],
+  ])('resolves %s', async (_, given, id) => {
+    expect((await resolveAmphora(await store(), given)).id).toBe(id);
+  });
+
+  it('refuses an ambiguous prefix by listing the matches', async () => {
+    await expect(resolveAmphora(await store(), '3b2d254d')).rejects.toThrow(
+      `amphora id prefix 3b2d254d is ambiguous: it matches 2 amphorae: ${ids[0]} (READY), ${ids[1]} (READY)`,
+    );
+  });
+
+  it.each(['ffff', ''])('refuses a prefix that matches nothing: %j', async (given) => {
+    await expect(resolveAmphora(await store(), given)).rejects.toBeInstanceOf(AmphoraNotFoundError);
   });
 });

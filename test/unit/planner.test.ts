@@ -301,6 +301,52 @@ describe('creation back-off', () => {
     ).toHaveLength(3);
   });
 
+  it.each([
+    // [what limits, stats, in flight, creates, window, unmet]
+    [
+      'a probe after the back-off',
+      { consecutiveFailures: 1, successesSinceFailure: 0 },
+      0,
+      1,
+      1,
+      9,
+    ],
+    [
+      'a window of 4 after 2 successes, 1 already booting',
+      { consecutiveFailures: 0, successesSinceFailure: 2 },
+      1,
+      3,
+      4,
+      6,
+    ],
+  ])(
+    'plan shows a note when the slow-start window limits creates: %s',
+    (_, stats, booting, made, window, unmet) => {
+      const meta = {
+        zones: [
+          {
+            pool: 'default',
+            zone: '*',
+            lastFailureAt: NOW - 61 * SECOND,
+            everFailed: true,
+            ...stats,
+          },
+        ],
+        lastSweepAt: NOW,
+      };
+      const inFlight = Array.from({ length: booting }, () => rec('BOOTING', { ageSeconds: 1 }));
+      const p = planOf(inFlight, { config: cfg, meta });
+      expect(creates(p)).toHaveLength(made);
+      expect(p.notes).toContainEqual({
+        code: 'CREATE_SLOW_START',
+        pool: 'default',
+        zone: '*',
+        window,
+        unmet,
+      });
+    },
+  );
+
   it('backs off one zone without holding the others back', () => {
     const zoned = config({
       spare_amphora_pool_size: 1,

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { optionEnvNames } from '../../lib/config/env.ts';
 import { type HousekeeperConfig, parseConfig } from '../../lib/config/schema.ts';
+import { TRANSITIONS } from '../../lib/domain/amphora.ts';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const rows = [...readme.matchAll(/^\|\s*`([a-z_.]+)`\s*\|\s*(.+?)\s*\|.+\|$/gm)].map((m) => ({
@@ -63,5 +64,17 @@ describe('README configuration table', () => {
     );
     expect(parseConfig({}).orphan_sweep_interval).toBe(600);
     expect(parseConfig({ housekeeping_interval: 1200 }).orphan_sweep_interval).toBe(1200);
+  });
+});
+
+describe('the README’s lifecycle', () => {
+  it('lists every legal move of the lifecycle, and no other (the diagram was incomplete)', () => {
+    const shown = Object.fromEntries(
+      [...readme.matchAll(/^\s*\|\s*([A-Z_]+)\s*\|\s*([A-Z_, —]+?)\s*\|$/gm)].map((m) => [
+        m[1]!,
+        m[2] === '—' ? [] : m[2]!.split(', '),
+      ]),
+    );
+    expect(shown).toEqual(TRANSITIONS);
   });
 });
