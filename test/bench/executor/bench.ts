@@ -73,6 +73,7 @@ import {
 import type { Clock } from '../../../lib/ports/clock.ts';
 import { noMetrics, silentLogger } from '../../../lib/ports/telemetry.ts';
 import { EMPTY_SPEC } from '../../support/boot.ts';
+import { runMain } from '../run-main.ts';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 100);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -678,16 +679,4 @@ async function stopAll(): Promise<void> {
   await Promise.all([dynamo?.stop(), sqsEmulator?.stop()]);
 }
 
-main()
-  .then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(
-        `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-      process.exitCode = 2;
-    },
-  )
-  .finally(() => stopAll());
+runMain(main, stopAll);

@@ -82,6 +82,7 @@ import {
 import { noMetrics, silentLogger } from '../../../lib/ports/telemetry.ts';
 import { WRITE_COMMANDS } from '../../support/aws.ts';
 import { rec } from '../../support/pool-fixtures.ts';
+import { runMain } from '../run-main.ts';
 
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
 /** The several-pools scenario: BENCH_POOLS pools of BENCH_POOL_SIZE records each (0: none). */
@@ -1064,16 +1065,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main()
-  .then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(
-        `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-      );
-      process.exitCode = 2;
-    },
-  )
-  .finally(() => stopAll());
+runMain(main, stopAll);

@@ -32,6 +32,7 @@ import {
 import { parseConfig } from '../../../lib/config/schema.ts';
 import { NoopDriver } from '../../../lib/drivers/noop/noop-driver.ts';
 import { noMetrics, silentLogger } from '../../../lib/ports/telemetry.ts';
+import { runMain } from '../run-main.ts';
 
 const BOOT = Number(process.env.BENCH_REFILL_BOOT ?? 40);
 const INTERVAL = Number(process.env.BENCH_REFILL_INTERVAL ?? 60);
@@ -128,14 +129,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(
-      `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
-    process.exitCode = 2;
-  },
-);
+runMain(main);
