@@ -178,6 +178,40 @@ export function checkLocalDataDriver(driver: string, dir = LOCAL_DIR): void {
   );
 }
 
+/** Where openstacksdk looks for clouds.yaml and secure.yaml, in its order: the first found wins. */
+const OPENSTACK_CONFIG_DIRS = (home: string) => [
+  '.',
+  join(home, '.config/openstack'),
+  '/etc/openstack',
+];
+const CONFIG_SUFFIXES = ['.yaml', '.yml', '.json'];
+
+/**
+ * The files a local run reads credentials from, searched as openstacksdk searches them:
+ * `OS_CLIENT_CONFIG_FILE`, then `clouds.{yaml,yml,json}` in the current directory,
+ * `~/.config/openstack` and `/etc/openstack`; likewise `OS_CLIENT_SECURE_FILE`, then
+ * `secure.{yaml,yml,json}` in the same directories, and last (beyond openstacksdk) beside
+ * `OS_CLIENT_CONFIG_FILE`.
+ */
+export function openStackConfigCandidates(env: Readonly<Record<string, string | undefined>>): {
+  readonly clouds: readonly string[];
+  readonly secure: readonly string[];
+} {
+  const dirs = OPENSTACK_CONFIG_DIRS(env.HOME ?? '');
+  const inDirs = (name: string) =>
+    dirs.flatMap((d) => CONFIG_SUFFIXES.map((suffix) => join(d, `${name}${suffix}`)));
+  const beside = env.OS_CLIENT_CONFIG_FILE
+    ? join(resolve(env.OS_CLIENT_CONFIG_FILE, '..'), 'secure.yaml')
+    : undefined;
+  const present = (files: ReadonlyArray<string | undefined>) => [
+    ...new Set(files.filter((f): f is string => !!f)),
+  ];
+  return {
+    clouds: present([env.OS_CLIENT_CONFIG_FILE, ...inDirs('clouds')]),
+    secure: present([env.OS_CLIENT_SECURE_FILE, ...inDirs('secure'), beside]),
+  };
+}
+
 /** Credentials for the openstack driver run locally: clouds.yaml entry, or `OS_*` variables. */
 export function localCredentials(
   config: HousekeeperConfig,
@@ -185,24 +219,18 @@ export function localCredentials(
 ): OpenStackCredentials {
   const cloud = config.openstack.cloud ?? env.OS_CLOUD;
   if (!cloud) return credentialsFromEnv(env);
-  const home = env.HOME ?? '';
-  const candidates = [
-    env.OS_CLIENT_CONFIG_FILE,
-    'clouds.yaml',
-    join(home, '.config/openstack/clouds.yaml'),
-    '/etc/openstack/clouds.yaml',
-  ].filter((f): f is string => !!f);
-  const file = candidates.find((f) => existsSync(f));
+  const candidates = openStackConfigCandidates(env);
+  const file = candidates.clouds.find((f) => existsSync(f));
   if (!file) {
     throw new ConfigSourceError(
-      `cloud ${cloud}: no clouds.yaml found (looked at ${candidates.join(', ')})`,
+      `cloud ${cloud}: no clouds.yaml found (looked at ${candidates.clouds.join(', ')})`,
     );
   }
-  const secure = join(resolve(file, '..'), 'secure.yaml');
+  const secure = candidates.secure.find((f) => existsSync(f));
   return credentialsFromCloudsYaml(
     yamlFile(file),
     cloud,
-    existsSync(secure) ? yamlFile(secure) : undefined,
+    secure !== undefined ? yamlFile(secure) : undefined,
   );
 }
 

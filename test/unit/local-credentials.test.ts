@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { localCredentials } from '../../functions/local-stack.ts';
+import { localCredentials, openStackConfigCandidates } from '../../functions/local-stack.ts';
 import { parseConfig } from '../../lib/config/schema.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'clouds-'));
@@ -70,7 +70,42 @@ describe('local OpenStack credentials', () => {
         HOME: join(dir, 'no-home'),
       }),
     ).toThrow(
-      /cloud prod: no clouds\.yaml found \(looked at .*missing\.yaml, clouds\.yaml, .*no-home\/\.config\/openstack\/clouds\.yaml, \/etc\/openstack\/clouds\.yaml\)/,
+      /cloud prod: no clouds\.yaml found \(looked at .*missing\.yaml, clouds\.yaml, clouds\.yml, clouds\.json, .*no-home\/\.config\/openstack\/clouds\.yaml, .*, \/etc\/openstack\/clouds\.json\)/,
     );
+  });
+
+  it('honours OS_CLIENT_SECURE_FILE, as openstacksdk does, wherever it is', () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'secure-'));
+    const secret = join(elsewhere, 'my-secrets.yaml');
+    writeFileSync(
+      secret,
+      ['clouds:', '  prod:', '    auth:', '      application_credential_secret: from-env'].join(
+        '\n',
+      ),
+    );
+
+    const credentials = localCredentials(parseConfig({ openstack: { cloud: 'prod' } }), {
+      OS_CLIENT_CONFIG_FILE: clouds,
+      OS_CLIENT_SECURE_FILE: secret,
+    });
+
+    expect(credentials.auth).toMatchObject({ applicationCredentialSecret: 'from-env' });
+  });
+
+  it("searches in openstacksdk's order: the variable, then ., ~/.config/openstack, /etc/openstack", () => {
+    const found = openStackConfigCandidates({
+      HOME: '/home/op',
+      OS_CLIENT_CONFIG_FILE: '/x/clouds.yaml',
+      OS_CLIENT_SECURE_FILE: '/y/secure.yaml',
+    });
+
+    const inDirs = (name: string) =>
+      ['', '/home/op/.config/openstack/', '/etc/openstack/'].flatMap((d) =>
+        ['.yaml', '.yml', '.json'].map((suffix) => `${d}${name}${suffix}`),
+      );
+    expect(found).toStrictEqual({
+      clouds: ['/x/clouds.yaml', ...inDirs('clouds')],
+      secure: ['/y/secure.yaml', ...inDirs('secure'), '/x/secure.yaml'],
+    });
   });
 });

@@ -5,9 +5,10 @@
  * Both clients run the same flow, with the same poll interval, in the same run, alternating.
  *
  *   npm run bench:openstack            # BENCH_N=20 BENCH_ROUNDS=1 BENCH_POLL_MS=1000
+ *                                      # BENCH_FIRST=driver|sdk (default: the other one than last run)
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../../../lib/adapters/system-clock.ts';
 import { NotFoundError } from '../../../lib/domain/errors.ts';
@@ -137,6 +138,20 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+const OUT = '.bench/openstack.json';
+
+/** Who goes first in this run: `BENCH_FIRST`, else the one that did not go first last run. */
+function firstClient(): 'driver' | 'sdk' {
+  const asked = process.env.BENCH_FIRST;
+  if (asked === 'driver' || asked === 'sdk') return asked;
+  try {
+    const last = JSON.parse(readFileSync(OUT, 'utf8')) as { first?: string };
+    return last.first === 'driver' ? 'sdk' : 'driver';
+  } catch {
+    return 'driver';
+  }
+}
+
 async function main(): Promise<void> {
   await startCloud();
   try {
@@ -148,9 +163,14 @@ async function main(): Promise<void> {
   }
   const raw = new RawCloud(loadOsciEnv());
   const results: { driver: Figures[]; sdk: Figures[] } = { driver: [], sdk: [] };
+  // Alternate who goes first, so that a warming or tiring cloud favours neither: from round to
+  // round, and from run to run (a one-round run starts with whoever went second last time).
+  const first = firstClient();
   for (let round = 1; round <= ROUNDS; round++) {
-    // Alternate who goes first, so that a warming or tiring cloud favours neither.
-    const order = round % 2 === 1 ? (['driver', 'sdk'] as const) : (['sdk', 'driver'] as const);
+    const order =
+      (round % 2 === 1) === (first === 'driver')
+        ? (['driver', 'sdk'] as const)
+        : (['sdk', 'driver'] as const);
     for (const who of order) {
       const tag = runTag(`bench-${who}`);
       try {
@@ -191,10 +211,7 @@ async function main(): Promise<void> {
   ].join('\n');
   console.log(`\n${table}\n`);
   if (!existsSync('.bench')) mkdirSync('.bench');
-  writeFileSync(
-    '.bench/openstack.json',
-    JSON.stringify({ n: N, pollMs: POLL_MS, results }, null, 2),
-  );
+  writeFileSync(OUT, JSON.stringify({ n: N, pollMs: POLL_MS, first, results }, null, 2));
 }
 
 main().catch((error: unknown) => {
