@@ -6,7 +6,7 @@ import type { AmphoraRecord, AmphoraState } from '../domain/amphora.ts';
 import { currentImage, needsOperator } from '../domain/planner.ts';
 import { countOf, stateTotals } from '../domain/pool.ts';
 import { poolTarget, type Settings } from '../domain/settings.ts';
-import type { PoolStateStore, RecordStore } from '../ports/pool-store.ts';
+import type { LeaseStore, PoolStateStore, RecordStore } from '../ports/pool-store.ts';
 
 /** A record as shown to operators. */
 export interface AmphoraView {
@@ -54,6 +54,14 @@ export interface PoolStatus {
   readonly preservedQueue: readonly AmphoraView[];
   readonly needsOperator: readonly AmphoraView[];
   /** Present while the cloud refuses (the breaker is open): why nothing is happening. */
+  /** The last planner cycle: when it ended and what it did (absent before the first). */
+  readonly lastCycle?: {
+    readonly at: string;
+    readonly outcome: 'applied' | 'failed';
+    readonly decisions: number;
+    readonly tasksSent: number;
+    readonly error?: string;
+  };
   readonly cloud?: {
     readonly refusing: true;
     readonly kind: string;
@@ -84,10 +92,11 @@ export function viewOf(r: AmphoraRecord): AmphoraView {
 /** Reads the pool status from the store. */
 export async function poolStatus(
   store: Pick<RecordStore, 'listByState' | 'listPreservedQueue'> &
-    Pick<PoolStateStore, 'getPoolState'>,
+    Pick<PoolStateStore, 'getPoolState'> &
+    Pick<LeaseStore, 'lastCycle'>,
   config: Settings,
 ): Promise<PoolStatus> {
-  const state = await store.getPoolState();
+  const [state, last] = await Promise.all([store.getPoolState(), store.lastCycle()]);
   const counts = state.counts;
   const states = stateTotals(counts);
   const queue = await store.listPreservedQueue();
@@ -139,6 +148,17 @@ export async function poolStatus(
     states,
     preservedQueue: queue.map(viewOf),
     needsOperator: blocked.map(viewOf),
+    ...(last
+      ? {
+          lastCycle: {
+            at: new Date(last.at).toISOString(),
+            outcome: last.outcome,
+            decisions: last.decisions,
+            tasksSent: last.tasksSent,
+            ...(last.error !== undefined ? { error: last.error } : {}),
+          },
+        }
+      : {}),
     ...(state.cloud?.state === 'refusing'
       ? {
           cloud: {

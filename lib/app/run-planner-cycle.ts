@@ -6,7 +6,7 @@
 import { METRICS } from '../config/deployment.ts';
 import type { AmphoraRecord } from '../domain/amphora.ts';
 import { type Plan, PURGE_PER_CYCLE, plan, readPlan } from '../domain/planner.ts';
-import { type GroupResult, type Lease, stateTotals } from '../domain/pool.ts';
+import { type CycleSummary, type GroupResult, type Lease, stateTotals } from '../domain/pool.ts';
 import type { Settings } from '../domain/settings.ts';
 import type { Clock, IdSource } from '../ports/clock.ts';
 import type { LeaseStore, PoolStateStore, RecordStore } from '../ports/pool-store.ts';
@@ -147,10 +147,11 @@ export async function runPlannerCycle(
   }
   // Set once every task this cycle committed was sent; a dry run confirms nothing.
   let sent = false;
-  const released = async (): Promise<boolean> => {
+  const released = async (summary?: Omit<CycleSummary, 'at' | 'token'>): Promise<boolean> => {
     // A failed release must not hide the cycle's own error; the lease expires on its own.
     try {
-      return (await deps.store.releaseLease(lease, sent)).requested;
+      const kept = summary && { ...summary, at: deps.clock.now(), token: lease.token };
+      return (await deps.store.releaseLease(lease, sent, kept)).requested;
     } catch (error) {
       deps.logger.warn('could not release the planner lease', { error: String(error) });
       return false;
@@ -195,7 +196,11 @@ export async function runPlannerCycle(
     deps.metrics.count(METRICS.PlannerDecisions.name, p.decisions.length);
     deps.metrics.count(METRICS.TasksSent.name, tasks.length);
     done = true;
-    const requested = await released();
+    const requested = await released({
+      outcome: 'applied',
+      decisions: p.decisions.length,
+      tasksSent: tasks.length,
+    });
     return {
       status: 'applied',
       plan: p,
@@ -204,6 +209,10 @@ export async function runPlannerCycle(
       leaseToken: lease.token,
       requested,
     };
+  } catch (error) {
+    done = true;
+    await released({ outcome: 'failed', decisions: 0, tasksSent: 0, error: String(error) });
+    throw error;
   } finally {
     if (!done) await released();
   }

@@ -19,6 +19,19 @@ export type ZoneStateCounts = Readonly<Record<string, StateCounts>>;
 /** Record counts by pool, then zone, then state: the counters kept with every transition. */
 export type PoolCounts = Readonly<Record<string, ZoneStateCounts>>;
 
+/** What the last planner cycle did, kept with the lease for `status`. */
+export interface CycleSummary {
+  /** When it ended (epoch ms). */
+  readonly at: number;
+  /** The lease token it held. */
+  readonly token: number;
+  readonly outcome: 'applied' | 'failed';
+  readonly decisions: number;
+  readonly tasksSent: number;
+  /** Why it failed. */
+  readonly error?: string;
+}
+
 /** The planner lease. `token` is a fencing token: it grows by one at every acquisition. */
 export interface Lease {
   readonly holder: string;

@@ -28,6 +28,14 @@ export function formatStatus(s: PoolStatus, where: string): string {
     `  spares READY ${s.spares.ready}/${s.spares.target}   deploying ${s.deploying.count}/${s.deploying.cap}   preserved ${s.preserved.count}/${s.preserved.max} (${s.preserved.scheme})`,
     `  ${AMPHORA_STATES.map((st) => `${st} ${s.states[st]}`).join('  ')}`,
   ];
+  const last = s.lastCycle;
+  lines.push(
+    !last
+      ? '  last planner run: none yet'
+      : last.outcome === 'failed'
+        ? `  last planner run: FAILED at ${last.at}: ${last.error ?? 'unknown error'}`
+        : `  last planner run: ${last.at}, ${last.decisions} decision(s), ${last.tasksSent} task(s) sent`,
+  );
   if (s.cloud) {
     lines.push(
       `  THE CLOUD REFUSES (${s.cloud.kind}${s.cloud.error ? `: ${s.cloud.error}` : ''}) since ${s.cloud.since}: no cloud work; next probe ${s.cloud.nextProbe}`,

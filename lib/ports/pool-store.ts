@@ -13,6 +13,7 @@ import type { AmphoraRecord, AmphoraState } from '../domain/amphora.ts';
 import type {
   CloudHealth,
   CreateOutcome,
+  CycleSummary,
   GroupResult,
   Lease,
   OrphanMark,
@@ -99,9 +100,11 @@ export interface LeaseStore {
   /**
    * Gives the lease up early, keeping its token counter. No-op when no longer held. `sent`
    * confirms that every task the cycle committed was sent: without it, the next holder is told
-   * (`Lease.unsent`) and sends them again.
+   * (`Lease.unsent`) and sends them again. `summary` is kept for `status` (the same write).
    */
-  releaseLease(lease: Lease, sent?: boolean): Promise<LeaseRelease>;
+  releaseLease(lease: Lease, sent?: boolean, summary?: CycleSummary): Promise<LeaseRelease>;
+  /** What the last cycle that released its lease with a summary did (for `status`). */
+  lastCycle(): Promise<CycleSummary | undefined>;
   /**
    * Asks for a planner run soon (a boot finished, a spare was claimed): marks the lease item.
    * The next acquisition clears the mark, so every request made before a cycle read the pool is

@@ -748,6 +748,29 @@ export function describePoolStoreContract(
         expect(await store.requestRun(T0 + 7)).toBe(true);
       });
 
+      it('keeps the summary of the last cycle that released its lease with one', async () => {
+        // Prepare
+        const store = await h.fresh();
+        expect(await store.lastCycle()).toBeUndefined();
+        const one = (await store.acquireLease('p1', T0, TTL))!;
+        const summary = {
+          at: T0 + 5,
+          token: one.token,
+          outcome: 'failed' as const,
+          decisions: 0,
+          tasksSent: 0,
+          error: 'Error: DynamoDB said no',
+        };
+
+        // Act: one cycle with a summary, then a dry run without one.
+        await store.releaseLease(one, false, summary);
+        const dry = (await store.acquireLease('p2', T0 + 6, TTL))!;
+        await store.releaseLease(dry);
+
+        // Assess
+        expect(await store.lastCycle()).toStrictEqual(summary);
+      });
+
       it('reports no request to a holder whose lease was taken over', async () => {
         // Prepare
         const store = await h.fresh();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { poolStatus } from '../../lib/app/pool-status.ts';
 import {
   MAX_CYCLES_PER_RUN,
   requestPlannerRun,
@@ -6,6 +7,7 @@ import {
   runRequestedCycles,
 } from '../../lib/app/run-planner-cycle.ts';
 import { LeaseLostError } from '../../lib/domain/errors.ts';
+import { formatStatus } from '../../lib/local/format.ts';
 import { plannerHarness } from '../support/app-harness.ts';
 import { rec } from '../support/pool-fixtures.ts';
 
@@ -222,6 +224,52 @@ describe('a planner cycle', () => {
     expect(h.sent().filter((t) => t.type === 'REMOVE')).toEqual([
       expect.objectContaining({ amphoraId: waiting.id, version: waiting.version + 1 }),
     ]);
+  });
+});
+
+describe('the last cycle, kept for status', () => {
+  it('keeps what an applied cycle did, in its lease release', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+
+    const report = await runPlannerCycle(h.deps);
+
+    if (report.status !== 'applied') throw new Error(`cycle was ${report.status}`);
+    expect(report.tasksSent).toBeGreaterThan(0);
+    expect(await h.store.lastCycle()).toStrictEqual({
+      at: h.clock.now(),
+      token: report.leaseToken,
+      outcome: 'applied',
+      decisions: report.plan.decisions.length,
+      tasksSent: report.tasksSent,
+    });
+  });
+
+  it('shows the last run in status: none before the first cycle, then what it did', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 1 });
+    const before = formatStatus(await poolStatus(h.store, h.deps.config), 'memory');
+
+    await runPlannerCycle(h.deps);
+    const after = await poolStatus(h.store, h.deps.config);
+
+    expect(before).toContain('last planner run: none yet');
+    expect(after.lastCycle).toMatchObject({ at: new Date(h.clock.now()).toISOString() });
+    expect(formatStatus(after, 'memory')).toContain(
+      `last planner run: ${new Date(h.clock.now()).toISOString()}, ${after.lastCycle?.decisions} decision(s), ${after.lastCycle?.tasksSent} task(s) sent`,
+    );
+  });
+
+  it('keeps why a cycle failed, and rethrows', async () => {
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+    h.store.getPoolState = async () => {
+      throw new Error('DynamoDB said no');
+    };
+
+    await expect(runPlannerCycle(h.deps)).rejects.toThrow('DynamoDB said no');
+
+    expect(await h.store.lastCycle()).toMatchObject({
+      outcome: 'failed',
+      error: 'Error: DynamoDB said no',
+    });
   });
 });
 

@@ -47,6 +47,7 @@ import {
   type CloudHealth,
   type CountsBuilder,
   type CreateOutcome,
+  type CycleSummary,
   counterDeltas,
   type PoolCounts,
   type PoolImage,
@@ -403,7 +404,12 @@ export class DynamoDbPoolStore implements PoolStore {
     }
   }
 
-  async releaseLease(lease: Lease, sent = false): Promise<LeaseRelease> {
+  async releaseLease(lease: Lease, sent = false, summary?: CycleSummary): Promise<LeaseRelease> {
+    const sets = [
+      '#expiresAt = :zero',
+      ...(sent ? ['#sentThrough = :token'] : []),
+      ...(summary ? ['#lastCycle = :summary'] : []),
+    ];
     try {
       // Only the holder of this very token may free it; the token counter stays. The same write
       // confirms the cycle's sends, so a steady-state cycle still writes only its lease.
@@ -411,20 +417,22 @@ export class DynamoDbPoolStore implements PoolStore {
         new UpdateItemCommand({
           TableName: this.table,
           Key: LEASE_KEY,
-          UpdateExpression: sent
-            ? 'SET #expiresAt = :zero, #sentThrough = :token'
-            : 'SET #expiresAt = :zero',
+          UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression: '#holder = :holder AND #token = :token',
           ExpressionAttributeNames: {
             '#holder': 'holder',
             '#token': 'token',
             '#expiresAt': 'expiresAt',
             ...(sent ? { '#sentThrough': 'sentThrough' } : {}),
+            ...(summary ? { '#lastCycle': 'lastCycle' } : {}),
           },
           ExpressionAttributeValues: {
             ':holder': { S: lease.holder },
             ':token': { N: String(lease.token) },
             ':zero': { N: '0' },
+            ...(summary
+              ? { ':summary': { M: marshall(summary, { removeUndefinedValues: true }) } }
+              : {}),
           },
           // What it returns tells the holder whether a run was requested during its cycle.
           ReturnValues: 'ALL_NEW',
@@ -435,6 +443,19 @@ export class DynamoDbPoolStore implements PoolStore {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       return { requested: false };
     }
+  }
+
+  async lastCycle(): Promise<CycleSummary | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.table,
+        Key: LEASE_KEY,
+        ConsistentRead: true,
+        ProjectionExpression: 'lastCycle',
+      }),
+    );
+    const last = Item?.lastCycle?.M;
+    return last ? (unmarshall(last) as CycleSummary) : undefined;
   }
 
   async requestRun(now: number): Promise<boolean> {

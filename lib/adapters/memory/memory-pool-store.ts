@@ -11,6 +11,7 @@ import {
   type CloudHealth,
   type CountsBuilder,
   type CreateOutcome,
+  type CycleSummary,
   counterDeltas,
   freshZoneStats,
   type PoolCounts,
@@ -49,6 +50,7 @@ export class MemoryPoolStore implements PoolStore {
   private lease: Lease | undefined;
   /** A planner run was asked for since the last acquisition (see requestRun). */
   private runRequestedAt: number | undefined;
+  private last: CycleSummary | undefined;
   /** The last token whose holder confirmed its sends. */
   private sentThrough: number | undefined;
   private tokenCounter = 0;
@@ -166,14 +168,20 @@ export class MemoryPoolStore implements PoolStore {
     return { ...this.lease, ...(sent !== undefined ? { sentThrough: sent } : {}) };
   }
 
-  async releaseLease(lease: Lease, sent = false): Promise<LeaseRelease> {
+  async releaseLease(lease: Lease, sent = false, summary?: CycleSummary): Promise<LeaseRelease> {
     if (this.lease?.token !== lease.token || this.lease.holder !== lease.holder) {
       return { requested: false };
     }
     this.calls.leaseWrites += 1;
     this.lease = { ...this.lease, expiresAt: 0 };
     if (sent) this.sentThrough = Math.max(this.sentThrough ?? 0, lease.token);
+    if (summary) this.last = structuredClone(summary);
     return { requested: this.runRequestedAt !== undefined };
+  }
+
+  async lastCycle(): Promise<CycleSummary | undefined> {
+    this.calls.reads += 1;
+    return this.last && structuredClone(this.last);
   }
 
   async requestRun(now: number): Promise<boolean> {
