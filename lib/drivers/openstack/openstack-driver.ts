@@ -241,21 +241,25 @@ export class OpenStackDriver implements AmphoraDriver {
   async stopServer(serverId: string, options?: CallOptions): Promise<void> {
     const signal = options?.signal;
     const { nova } = await this.ready(signal);
-    try {
-      await nova.stop(serverId, signal);
-    } catch (error) {
-      if (!(error instanceof AmphoraDriverError) || error.status !== 409) throw error;
-      // 409 means "already stopped" (done) or "busy with a task", such as the snapshot's upload,
-      // which Nova may still be finishing after Glance calls the image active.
-      const server = await nova.server(serverId, signal);
-      if (server.status === 'SHUTOFF') return;
-      if (server.taskState !== undefined) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await nova.stop(serverId, signal);
+        return;
+      } catch (error) {
+        if (!(error instanceof AmphoraDriverError) || error.status !== 409) throw error;
+        // 409 means "already stopped" (done) or "busy with a task", such as the snapshot's
+        // upload, which Nova may still be finishing after Glance calls the image active.
+        const server = await nova.server(serverId, signal);
+        if (server.status === 'SHUTOFF') return;
+        const busy = server.taskState ?? /task_state (\w+)/.exec(error.message)?.[1];
+        if (busy === undefined) throw error;
+        // The task ended between the refusal and the look: stop again, once.
+        if (server.taskState === undefined && attempt === 1) continue;
         throw new ServerBusyError(
-          `server ${serverId} is busy (task_state ${server.taskState}); stop it when that ends`,
+          `server ${serverId} is busy (task_state ${busy}); stop it when that ends`,
           { status: 409, cause: error },
         );
       }
-      throw error;
     }
   }
 

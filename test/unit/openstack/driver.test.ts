@@ -351,6 +351,28 @@ describe('the openstack driver on the fake cloud', () => {
       expect((await driver.getServer(id)).status).toBe('SHUTOFF');
     });
 
+    it('stops again, once, when the task that made Nova refuse the stop ended before it looked', async () => {
+      const driver = driverOnFake(fake);
+      const { id } = await driver.createServer(bootRequest('a-1', '*', fakeSpec()));
+      await pollUntil(
+        async () => ((await driver.getServer(id)).status === 'ACTIVE' ? true : undefined),
+        'ACTIVE',
+      );
+      fake.inject({
+        service: 'compute',
+        method: 'POST',
+        path: /action$/,
+        times: 1,
+        status: 409,
+        body: `{"conflictingRequest":{"code":409,"message":"Cannot 'stop' instance ${id} while it is in task_state image_uploading"}}`,
+      });
+
+      await driver.stopServer(id);
+
+      expect(fake.requestsTo('compute', 'POST', /action$/)).toHaveLength(2);
+      expect((await driver.getServer(id)).status).toBe('SHUTOFF');
+    });
+
     it('raises ServerBusyError, naming the task, for a 409 from a server busy with a task', async () => {
       fake.bootPlan.push('stuck');
       const driver = driverOnFake(fake);
