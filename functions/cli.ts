@@ -19,6 +19,7 @@ import { poolStatus, statusLine, viewOf } from '../lib/app/pool-status.ts';
 import { runPlannerCycle } from '../lib/app/run-planner-cycle.ts';
 import { ConfigError, ConfigSourceError, type HousekeeperConfig } from '../lib/config/schema.ts';
 import { AMPHORA_STATES, type AmphoraState, oldestFirst } from '../lib/domain/amphora.ts';
+import { viewDeadLetter } from '../lib/domain/dead-letters.ts';
 import { DRIVER_ERROR_KINDS, HousekeeperError } from '../lib/domain/errors.ts';
 import { countOf, withoutZeros } from '../lib/domain/pool.ts';
 import {
@@ -29,6 +30,7 @@ import {
 import { consoleLogger, type Level, type LogFormat } from '../lib/local/console-logger.ts';
 import { cycleLines, decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
 import {
+  formatDeadLetters,
   formatList,
   formatPlan,
   formatRecord,
@@ -325,9 +327,16 @@ stackCommand(
   .option('--json', 'print JSON')
   .action(async (opts) =>
     withStack(opts, async (s) => {
-      const status = await poolStatus(s.store, s.config);
-      if (opts.json) printJson(status);
-      else print(formatStatus(status, s.description));
+      const [status, depths] = await Promise.all([
+        poolStatus(s.store, s.config),
+        s.deadLetters.depths(),
+      ]);
+      const queues = { tasks: depths.queue, deadLetter: depths.deadLetter };
+      if (opts.json) printJson({ ...status, queues });
+      else
+        print(
+          `${formatStatus(status, s.description)}\n  queue ${queues.tasks} task(s) waiting   dead-letter queue ${queues.deadLetter}${queues.deadLetter > 0 ? ' (`housekeeper dlq list`)' : ''}`,
+        );
     }),
   );
 
@@ -567,6 +576,66 @@ stackCommand(
     if (!same) printJson({ before, after });
   }),
 );
+
+// -- the dead-letter queue ------------------------------------------------------------------------
+
+const dlq = program
+  .command('dlq')
+  .description('read the dead-letter queue, and send its messages back to the task queue');
+
+function dlqCommand(name: string, description: string): Command {
+  return withStackOptions(dlq.command(name).description(description));
+}
+
+/** A local command with no local run works on throw-away queues: say so when they look empty. */
+function noteIfThrowAwayQueues(s: OpenStack): void {
+  if (!s.executorsRunning) {
+    process.stderr.write(
+      'housekeeper: note: no local run is active, so these are this command’s own empty queues\n',
+    );
+  }
+}
+
+dlqCommand(
+  'list',
+  'show the dead-letter queue, oldest first: task, amphora, error class, receives, age (leaves the messages there)',
+)
+  .option('--json', 'print JSON')
+  .action(async (opts) =>
+    withStack(opts, async (s) => {
+      const views = (await s.deadLetters.list()).map((m) => viewDeadLetter(m, s.clock.now()));
+      if (opts.json) printJson(views);
+      else print(formatDeadLetters(views));
+      if (views.length === 0) noteIfThrowAwayQueues(s);
+    }),
+  );
+
+dlqCommand(
+  'redrive',
+  'send dead-letter messages back to the task queue (each deleted from the DLQ only once sent)',
+)
+  .argument('[ids...]', 'message ids, as `dlq list` shows them')
+  .option('--all', 'every message in the dead-letter queue')
+  .option('--json', 'print one {messageId, result} per message as JSON')
+  .action(async (ids: string[], opts, command: Command) => {
+    if ((opts.all === true) === ids.length > 0) {
+      command.error('error: give either --all or message ids');
+    }
+    await withStack(opts, async (s) => {
+      const results = await s.deadLetters.redrive(opts.all ? 'all' : ids);
+      const failed = results.filter((r) => r.result !== 'redriven');
+      if (failed.length > 0) process.exitCode = 1;
+      if (opts.json) return printJson(results);
+      if (results.length === 0) {
+        print('(the dead-letter queue is empty)');
+        noteIfThrowAwayQueues(s);
+      }
+      for (const r of results) {
+        if (r.result === 'redriven') print(`${r.messageId}: redriven`);
+        else process.stderr.write(`housekeeper: ${r.messageId}: not redriven (${r.error})\n`);
+      }
+    });
+  });
 
 // -- the noop cloud -------------------------------------------------------------------------------
 

@@ -57,7 +57,12 @@ export function executorHandler(runtime: ExecutorRuntime, tools = powertools('ex
           throw new RetryLaterError(d.reason);
         }
         // Moved to the DLQ first: if that fails, the message fails and comes back; never lost.
-        if (d.kind === 'dead-letter') await runtime.queue.deadLetter(record.body, d.reason);
+        if (d.kind === 'dead-letter')
+          await runtime.queue.deadLetter(
+            record.body,
+            d.reason,
+            Number(record.attributes.ApproximateReceiveCount) || 1,
+          );
       };
       const response = await processPartialResponse(
         event,

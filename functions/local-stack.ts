@@ -13,6 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { DynamoDbCloudState } from '../lib/adapters/dynamodb/dynamodb-cloud-state.ts';
 import { DynamoDbPoolStore } from '../lib/adapters/dynamodb/dynamodb-pool-store.ts';
 import { createTable } from '../lib/adapters/dynamodb/table.ts';
+import { SqsDeadLetterQueue } from '../lib/adapters/sqs/sqs-dead-letter-queue.ts';
 import { SqsTaskConsumer } from '../lib/adapters/sqs/sqs-task-consumer.ts';
 import { SqsTaskQueue } from '../lib/adapters/sqs/sqs-task-queue.ts';
 import { systemClock } from '../lib/adapters/system-clock.ts';
@@ -36,6 +37,7 @@ import { ownerAlive, takeLocalOwnership, thisProcess } from '../lib/local/local-
 import type { LocalStack } from '../lib/local/local-runner.ts';
 import type { AmphoraDriver } from '../lib/ports/amphora-driver.ts';
 import type { CloudStateStore } from '../lib/ports/cloud-state.ts';
+import type { DeadLetterQueue } from '../lib/ports/task-queue.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
 import { noMetrics } from '../lib/ports/telemetry.ts';
 import { awsClients } from './aws-runtime.ts';
@@ -47,6 +49,8 @@ export interface OpenStack extends Omit<LocalStack, 'driver' | 'source'> {
   readonly executor?: Pick<LocalStack, 'driver' | 'source'>;
   /** Control over the simulated cloud, when the driver is noop. */
   readonly control?: NoopCloudControl;
+  /** The task queue's dead-letter queue, for the operator. */
+  readonly deadLetters: DeadLetterQueue;
   /** What the stack is, for messages: `local (running)`, `local`, `aws`. */
   readonly description: string;
   /** Whether an executor is consuming this stack's queue (a running local run or AWS). */
@@ -387,6 +391,7 @@ export async function openLocalStack(options: {
       config: options.config,
       store: new DynamoDbPoolStore({ client: dynamodb, tableName: TABLE }),
       queue,
+      deadLetters: new SqsDeadLetterQueue({ client: sqs, ...urls }),
       ...(driver
         ? {
             executor: {
@@ -457,6 +462,11 @@ export function openAwsStack(options: {
     config,
     store: new DynamoDbPoolStore({ client: dynamodb, tableName }),
     queue,
+    deadLetters: new SqsDeadLetterQueue({
+      client: sqs,
+      queueUrl: env[ENV.queueUrl]!,
+      deadLetterQueueUrl: env[ENV.deadLetterQueueUrl]!,
+    }),
     ...(control ? { control } : {}),
     clock: systemClock,
     newId: randomUUID,

@@ -7,6 +7,7 @@ import { systemClock } from '../lib/adapters/system-clock.ts';
 import type { HousekeeperConfig } from '../lib/config/schema.ts';
 import type { NoopCloudControl } from '../lib/drivers/noop/noop-driver.ts';
 import type { LocalStack } from '../lib/local/local-runner.ts';
+import type { DeadLetterQueue } from '../lib/ports/task-queue.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
 import { noMetrics } from '../lib/ports/telemetry.ts';
 import { driverFor } from './local-stack.ts';
@@ -22,7 +23,7 @@ export function memoryStack(
   logger: Logger,
   env: Readonly<Record<string, string | undefined>>,
   random: () => number = Math.random,
-): LocalStack & { control?: NoopCloudControl } {
+): LocalStack & { control?: NoopCloudControl; deadLetters: DeadLetterQueue } {
   const clock = systemClock;
   const queue = new MemoryTaskQueue(clock, { visibilityTimeoutSeconds: 30 });
   const { driver, control } = driverFor(config, new MemoryCloudState(), logger, env, random);
@@ -30,6 +31,7 @@ export function memoryStack(
     config,
     store: new MemoryPoolStore(),
     queue,
+    deadLetters: queue.deadLetterQueue(),
     source: memorySource(queue),
     driver,
     clock,

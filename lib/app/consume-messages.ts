@@ -66,7 +66,7 @@ export async function settle(
       }
       // The copy comes first: a crash in between leaves a duplicate in the DLQ, never a loss.
       if (disposition.kind === 'dead-letter') {
-        await deadLetters.deadLetter(message.body, disposition.reason);
+        await deadLetters.deadLetter(message.body, disposition.reason, message.receiveCount);
       }
       return message.receipt;
     }),

@@ -180,3 +180,14 @@ export class TaskAckError extends HousekeeperError {
 
 /** An operator action that does not apply to the amphora as it stands. */
 export class OperatorActionError extends HousekeeperError {}
+
+/** Message ids asked to be redriven that are not in the dead-letter queue. */
+export class UnknownDeadLetterError extends HousekeeperError {
+  readonly messageIds: readonly string[];
+  constructor(messageIds: readonly string[]) {
+    super(
+      `not in the dead-letter queue: ${messageIds.join(', ')} (\`housekeeper dlq list\` shows the ids); nothing redriven`,
+    );
+    this.messageIds = messageIds;
+  }
+}

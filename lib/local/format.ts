@@ -1,6 +1,7 @@
 /** Plain-text renderings of the pool, records and plans for the operator CLI. */
 import type { AmphoraView, PoolStatus } from '../app/pool-status.ts';
 import { AMPHORA_STATES, type AmphoraRecord } from '../domain/amphora.ts';
+import type { DeadLetterView } from '../domain/dead-letters.ts';
 import type { Note, Plan } from '../domain/planner.ts';
 
 function zoneName(zone: string): string {
@@ -75,6 +76,36 @@ export function formatList(views: readonly AmphoraView[]): string {
   if (views.length === 0) return '(no amphorae)';
   const header = ['ID'.padEnd(36), 'POOL'.padEnd(8), 'STATE'.padEnd(14), 'ZONE'.padEnd(8), 'SINCE'];
   return [header.join('  '), ...views.map(viewLine)].join('\n');
+}
+
+/** An age in the largest whole unit: `42s`, `5m`, `3h`, `2d`. */
+function age(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3_600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3_600)}h`;
+  return `${Math.floor(seconds / 86_400)}d`;
+}
+
+/** The dead letters, a header row then one line each, oldest first. */
+export function formatDeadLetters(views: readonly DeadLetterView[]): string {
+  if (views.length === 0) return '(the dead-letter queue is empty)';
+  const rows = [
+    ['MESSAGE ID', 'TASK', 'AMPHORA', 'ERROR CLASS', 'RECEIVES', 'AGE'],
+    ...views.map((v) => [
+      v.messageId,
+      v.taskType,
+      v.amphoraId?.slice(0, 8) ?? '-',
+      v.errorClass,
+      String(v.receiveCount),
+      age(v.ageSeconds),
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows
+    .map((r) =>
+      r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '),
+    )
+    .join('\n');
 }
 
 /** One record with its history. */

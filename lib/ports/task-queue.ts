@@ -2,7 +2,10 @@
  * The task queue: the planner and executors send tasks; the consuming edge (the Lambda event
  * source, or the local poller) delivers them to `executeMessage` and applies its disposition.
  */
+import type { DeadLetterMessage } from '../domain/dead-letters.ts';
 import type { OutgoingTask } from '../domain/tasks.ts';
+
+export type { DeadLetterMessage };
 
 /** The longest delivery delay SQS allows. */
 export const MAX_DELAY_SECONDS = 900;
@@ -15,8 +18,32 @@ export interface TaskQueue {
    * @throws TaskSendError listing the tasks that could not be sent.
    */
   send(tasks: readonly OutgoingTask[]): Promise<void>;
-  /** Moves a message body straight to the dead-letter queue, with the reason as an attribute. */
-  deadLetter(body: string, reason: string): Promise<void>;
+  /**
+   * Moves a message body straight to the dead-letter queue, with the reason (and the deliveries
+   * it had, when known) as attributes.
+   */
+  deadLetter(body: string, reason: string, receiveCount?: number): Promise<void>;
+}
+
+/** What became of one message that was asked to be redriven. */
+export interface RedriveResult {
+  readonly messageId: string;
+  /** `redriven`: sent to the task queue, then deleted from the DLQ; `failed`: left in the DLQ. */
+  readonly result: 'redriven' | 'failed';
+  readonly error?: string;
+}
+
+/** The operator's view of the dead-letter queue: read it, count it, send messages back. */
+export interface DeadLetterQueue {
+  /** ApproximateNumberOfMessages of the task queue and of the DLQ. */
+  depths(): Promise<{ readonly queue: number; readonly deadLetter: number }>;
+  /** Up to `max` messages of the DLQ, oldest first, leaving every one of them in the DLQ. */
+  list(max?: number): Promise<DeadLetterMessage[]>;
+  /**
+   * Sends the messages back to the task queue, each deleted from the DLQ only after its send
+   * succeeded. @throws UnknownDeadLetterError, redriving nothing, when an id is not in the DLQ.
+   */
+  redrive(messageIds: readonly string[] | 'all'): Promise<RedriveResult[]>;
 }
 
 /** A delivered message, as the executor sees it. */

@@ -8,13 +8,18 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { executorRuntimeFromEnv } from '../../functions/executor-runtime.ts';
 import { DynamoDbCloudState } from '../../lib/adapters/dynamodb/dynamodb-cloud-state.ts';
 import { ManualClock } from '../../lib/adapters/memory/manual-clock.ts';
+import { SqsTaskConsumer } from '../../lib/adapters/sqs/sqs-task-consumer.ts';
+import { consumeBatch } from '../../lib/app/consume-messages.ts';
 import { UnavailableError } from '../../lib/domain/errors.ts';
 import { FAULT_RULES_MAX_AGE_MS, NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
+import { consoleLogger } from '../../lib/local/console-logger.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/local/emulators.ts';
 import { thisProcess } from '../../lib/local/local-owner.ts';
+import { noMetrics } from '../../lib/ports/telemetry.ts';
 import { startTestDynamo, startTestSqs } from '../support/aws.ts';
 import { bootRequest } from '../support/boot.ts';
 
@@ -204,6 +209,93 @@ describe('housekeeper CLI on the local emulators', () => {
       await Promise.all([dynamo.stop(), sqs.stop()]);
     }
   }, 120_000);
+
+  it('dlq list shows a task the executor dead-lettered, dlq redrive sends it back, and an unknown id is refused', async () => {
+    const [dynamo, sqs] = await Promise.all([startTestDynamo(), startTestSqs()]);
+    try {
+      const table = await dynamo.newTable();
+      const urls = await sqs.newQueues();
+      const env = {
+        HOUSEKEEPER_TABLE_NAME: table,
+        HOUSEKEEPER_QUEUE_URL: urls.queueUrl,
+        HOUSEKEEPER_DLQ_URL: urls.deadLetterQueueUrl,
+        HOUSEKEEPER_DYNAMODB_ENDPOINT: dynamo.endpoint,
+        HOUSEKEEPER_SQS_ENDPOINT: sqs.endpoint,
+        HOUSEKEEPER_CONFIG: JSON.stringify({ spare_amphora_pool_size: 1 }),
+        AWS_REGION: LOCAL_REGION,
+        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      };
+      const aws = (...args: string[]) => housekeeperWith(env, ...args, '--target', 'aws');
+      // Prepare: the cloud refuses the boot for good (NotImplemented), and the planner asks for one.
+      const fault = await aws(
+        ...['noop', 'fault', '--operation', 'createServer', '--error', 'NotImplemented'],
+        ...['--times', '1'],
+      );
+      expect(fault.code, fault.stderr).toBe(0);
+      const cycle = await aws('cycle', '--json');
+      expect(JSON.parse(cycle.stdout)).toMatchObject({ status: 'applied' });
+      // The deployed executor's runtime, on the same table and queues, runs the CREATE once (its
+      // SDK clients find region and credentials in the process environment, as in Lambda).
+      for (const name of ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const)
+        vi.stubEnv(name, env[name]);
+      const runtime = executorRuntimeFromEnv(env);
+      const logLines: string[] = [];
+      const logger = consoleLogger('warn', (l) => logLines.push(l));
+      const deps = { ...runtime, driver: await runtime.driver(logger), logger, metrics: noMetrics };
+      const source = new SqsTaskConsumer({
+        client: sqs.client,
+        queueUrl: urls.queueUrl,
+        waitTimeSeconds: 1,
+      });
+      const reports = await consumeBatch(deps, source);
+      const deadLettered = reports.filter((r) => r.outcome === 'dead-letter');
+      expect(
+        deadLettered.map((r) => r.task?.type),
+        JSON.stringify([reports.map((r) => [r.task?.type, r.outcome]), logLines]),
+      ).toEqual(['CREATE']);
+
+      // Act and assess: the DLQ shows it, twice (reading leaves it there), and the status counts it.
+      const list = await aws('dlq', 'list', '--json');
+      expect(list.code, list.stderr).toBe(0);
+      const [dead, ...others] = JSON.parse(list.stdout);
+      expect(others).toEqual([]);
+      expect(dead).toMatchObject({
+        taskType: 'CREATE',
+        amphoraId: (deadLettered[0]!.task as { amphoraId: string }).amphoraId,
+        errorClass: 'NotImplemented',
+        receiveCount: 1,
+      });
+      expect(dead.ageSeconds).toBeGreaterThanOrEqual(0);
+      const table2 = await aws('dlq', 'list');
+      expect(table2.stdout).toMatch(/^MESSAGE ID +TASK +AMPHORA +ERROR CLASS +RECEIVES +AGE\n/);
+      expect(table2.stdout).toContain(dead.messageId);
+      const status = await aws('status', '--json');
+      expect(JSON.parse(status.stdout).queues).toEqual({ tasks: 0, deadLetter: 1 });
+
+      const unknown = await aws('dlq', 'redrive', 'no-such-id');
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain('not in the dead-letter queue: no-such-id');
+      const neither = await aws('dlq', 'redrive');
+      expect(neither.code).toBe(64);
+      expect(neither.stderr).toContain('give either --all or message ids');
+
+      const redrive = await aws('dlq', 'redrive', dead.messageId, '--json');
+      expect(redrive.code, redrive.stderr).toBe(0);
+      expect(JSON.parse(redrive.stdout)).toEqual([
+        { messageId: dead.messageId, result: 'redriven' },
+      ]);
+      expect(JSON.parse((await aws('dlq', 'list', '--json')).stdout)).toEqual([]);
+      const back = await source.receive(10);
+      expect(back).toHaveLength(1);
+      expect(JSON.parse(back[0]!.body)).toMatchObject({
+        type: 'CREATE',
+        amphoraId: dead.amphoraId,
+      });
+    } finally {
+      await Promise.all([dynamo.stop(), sqs.stop()]);
+    }
+  }, 180_000);
 
   it('`noop fault` reaches an executor in another process within FAULT_RULES_MAX_AGE_MS', async () => {
     const [dynamo, sqs] = await Promise.all([startTestDynamo(), startTestSqs()]);
@@ -493,6 +585,8 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
       '--log-level',
       '--log-format',
     ]);
+    // Commands with subcommands, documented one row per subcommand.
+    const GROUPS = ['noop', 'dlq'];
     const flagsOf = (text: string) =>
       [...text.matchAll(/(--[a-z][\w-]*)/g)].map((m) => m[1]!).filter((f) => !shared.has(f));
     const documented = new Map<string, string[]>();
@@ -500,7 +594,7 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
       const cell = row.split(' | ')[0]!;
       for (const [, usage] of cell.matchAll(/`([^`]+)`/g)) {
         const words = usage!.split(' ');
-        const name = words[0] === 'noop' ? `noop ${words[1]}` : words[0]!;
+        const name = GROUPS.includes(words[0]!) ? `${words[0]} ${words[1]}` : words[0]!;
         documented.set(name, flagsOf(usage!).sort());
       }
     }
@@ -509,9 +603,13 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
         .map((m) => m[1]!)
         .filter((c) => c !== 'help');
     const names = [
-      ...commandsIn((await housekeeper('--help')).stdout).filter((c) => c !== 'noop'),
-      ...commandsIn((await housekeeper('noop', '--help')).stdout).map((c) => `noop ${c}`),
+      ...commandsIn((await housekeeper('--help')).stdout).filter((c) => !GROUPS.includes(c)),
     ];
+    for (const group of GROUPS) {
+      names.push(
+        ...commandsIn((await housekeeper(group, '--help')).stdout).map((c) => `${group} ${c}`),
+      );
+    }
     const actual = new Map<string, string[]>();
     for (const name of names) {
       const help = (await housekeeper(...name.split(' '), '--help')).stdout;

@@ -37,9 +37,9 @@ export async function emulatorBackend(
       const again = tasks.filter(() => options.random() < options.duplicateRate);
       if (again.length > 0) await real.send(again);
     },
-    async deadLetter(body, reason) {
+    async deadLetter(body, reason, receiveCount) {
       deadLettered += 1;
-      await real.deadLetter(body, reason);
+      await real.deadLetter(body, reason, receiveCount);
     },
   };
   const records = async (): Promise<AmphoraRecord[]> => {

@@ -268,9 +268,9 @@ export class World {
         this.lostSends += lost;
         if (tasks.length > lost) await real.send(tasks.slice(lost));
       },
-      deadLetter: (body, reason) => {
+      deadLetter: (body, reason, receiveCount) => {
         this.deadLetterReasons.push(reason);
-        return real.deadLetter(body, reason);
+        return real.deadLetter(body, reason, receiveCount);
       },
     };
   }

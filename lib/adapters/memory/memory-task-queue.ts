@@ -3,13 +3,16 @@
  * timeout with redelivery, receive counts, redrive to a DLQ after `maxReceiveCount`, and
  * optional duplicate delivery (standard queues deliver at least once). For tests only.
  */
-import { TaskSendError } from '../../domain/errors.ts';
+import type { DeadLetterMessage } from '../../domain/dead-letters.ts';
+import { TaskSendError, UnknownDeadLetterError } from '../../domain/errors.ts';
 import { encodeTask, type OutgoingTask } from '../../domain/tasks.ts';
 import type { Clock } from '../../ports/clock.ts';
 import {
+  type DeadLetterQueue,
   MAX_DELAY_SECONDS,
   type MessageSource,
   type ReceivedMessage,
+  type RedriveResult,
   type TaskQueue,
 } from '../../ports/task-queue.ts';
 
@@ -45,7 +48,8 @@ export interface MemoryQueueOptions {
 export class MemoryTaskQueue implements TaskQueue {
   private messages: StoredMessage[] = [];
   private readonly inFlight = new Map<string, StoredMessage>();
-  readonly deadLetters: DeadLetter[] = [];
+  /** The dead-letter queue, oldest first. */
+  private readonly dlq: DeadLetterMessage[] = [];
   /** Every task ever sent, in order, with its delay (duplicates made by the queue excluded). */
   readonly sent: Array<{ readonly body: string; readonly delaySeconds: number }> = [];
   private nextId = 1;
@@ -92,8 +96,42 @@ export class MemoryTaskQueue implements TaskQueue {
     });
   }
 
-  async deadLetter(body: string, reason: string): Promise<void> {
-    this.deadLetters.push({ body, reason });
+  async deadLetter(body: string, reason: string, receiveCount?: number): Promise<void> {
+    this.dlq.push({
+      messageId: `m-${this.nextId++}`,
+      body,
+      reason,
+      receiveCount: receiveCount ?? 0,
+      sentAt: this.clock.now(),
+    });
+  }
+
+  /** The dead letters so far, with why each is there. */
+  get deadLetters(): DeadLetter[] {
+    return this.dlq.map((d) => ({ body: d.body, reason: d.reason ?? 'maxReceiveCount exceeded' }));
+  }
+
+  /** This queue's DLQ as the operator's port. */
+  deadLetterQueue(): DeadLetterQueue {
+    return {
+      depths: async () => ({ queue: this.messages.length, deadLetter: this.dlq.length }),
+      list: async (max = 1_000) => this.dlq.slice(0, max),
+      redrive: async (ids) => this.redrive(ids),
+    };
+  }
+
+  private redrive(ids: readonly string[] | 'all'): RedriveResult[] {
+    const chosen =
+      ids === 'all' ? [...this.dlq] : this.dlq.filter((d) => ids.includes(d.messageId));
+    if (ids !== 'all') {
+      const missing = ids.filter((id) => !chosen.some((d) => d.messageId === id));
+      if (missing.length > 0) throw new UnknownDeadLetterError(missing);
+    }
+    return chosen.map((d) => {
+      this.sendRaw(d.body);
+      this.dlq.splice(this.dlq.indexOf(d), 1);
+      return { messageId: d.messageId, result: 'redriven' };
+    });
   }
 
   /** Receives up to `max` visible messages, oldest-visible first, hiding them for the timeout. */
@@ -104,7 +142,13 @@ export class MemoryTaskQueue implements TaskQueue {
       if (out.length >= max || m.visibleAt > now) continue;
       if (m.receiveCount >= this.options.maxReceiveCount) {
         this.remove(m);
-        this.deadLetters.push({ body: m.body, reason: 'maxReceiveCount exceeded' });
+        // As SQS's redrive policy: the message moves with its id, and no reason attribute.
+        this.dlq.push({
+          messageId: m.messageId,
+          body: m.body,
+          receiveCount: m.receiveCount,
+          sentAt: this.clock.now(),
+        });
         continue;
       }
       m.receiveCount += 1;

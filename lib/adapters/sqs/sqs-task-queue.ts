@@ -100,7 +100,7 @@ export class SqsTaskQueue implements TaskQueue {
     }
   }
 
-  async deadLetter(body: string, reason: string): Promise<void> {
+  async deadLetter(body: string, reason: string, receiveCount?: number): Promise<void> {
     await this.client.send(
       new SendMessageCommand({
         QueueUrl: this.deadLetterQueueUrl,
@@ -111,6 +111,9 @@ export class SqsTaskQueue implements TaskQueue {
             DataType: 'String',
             StringValue: reason.slice(0, MAX_REASON_LENGTH) || 'unspecified',
           },
+          ...(receiveCount !== undefined && Number.isInteger(receiveCount) && receiveCount > 0
+            ? { receiveCount: { DataType: 'Number', StringValue: String(receiveCount) } }
+            : {}),
         },
       }),
     );
