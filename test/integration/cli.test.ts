@@ -53,6 +53,31 @@ function housekeeper(...args: string[]) {
 
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
+/**
+ * A "deployed stack" on fresh emulators: its table and queues, and the environment the CLI's
+ * `--target aws` reads (as the stack's outputs would give it).
+ */
+async function deployedStack(config: Record<string, unknown>) {
+  const [dynamo, sqs] = await Promise.all([startTestDynamo(), startTestSqs()]);
+  const table = await dynamo.newTable();
+  const urls = await sqs.newQueues();
+  const env = {
+    HOUSEKEEPER_TABLE_NAME: table,
+    HOUSEKEEPER_QUEUE_URL: urls.queueUrl,
+    HOUSEKEEPER_DLQ_URL: urls.deadLetterQueueUrl,
+    HOUSEKEEPER_DYNAMODB_ENDPOINT: dynamo.endpoint,
+    HOUSEKEEPER_SQS_ENDPOINT: sqs.endpoint,
+    HOUSEKEEPER_CONFIG: JSON.stringify(config),
+    AWS_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+  };
+  const stop = async () => {
+    await Promise.all([dynamo.stop(), sqs.stop()]);
+  };
+  return { dynamo, sqs, table, urls, env, stop };
+}
+
 describe('housekeeper CLI on the local emulators', () => {
   it('runs N cycles, prints the final pool as JSON, and keeps it for later commands', async () => {
     const config = join(cwd, 'config.json');
@@ -168,22 +193,10 @@ describe('housekeeper CLI on the local emulators', () => {
   }, 60_000);
 
   it('works on a deployed stack named by the environment with --target aws', async () => {
-    const [dynamo, sqs] = await Promise.all([startTestDynamo(), startTestSqs()]);
+    const { env, stop } = await deployedStack({
+      spare_amphora_pool_size: 3,
+    });
     try {
-      const table = await dynamo.newTable();
-      const urls = await sqs.newQueues();
-      const env = {
-        HOUSEKEEPER_TABLE_NAME: table,
-        HOUSEKEEPER_QUEUE_URL: urls.queueUrl,
-        HOUSEKEEPER_DLQ_URL: urls.deadLetterQueueUrl,
-        HOUSEKEEPER_DYNAMODB_ENDPOINT: dynamo.endpoint,
-        HOUSEKEEPER_SQS_ENDPOINT: sqs.endpoint,
-        HOUSEKEEPER_CONFIG: JSON.stringify({ spare_amphora_pool_size: 3 }),
-        AWS_REGION: LOCAL_REGION,
-        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      };
-
       const cycle = await housekeeperWith(env, 'cycle', '--target', 'aws', '--json');
       expect(cycle.code).toBe(0);
       expect(JSON.parse(cycle.stdout)).toMatchObject({ status: 'applied', tasksSent: 3 });
@@ -206,26 +219,15 @@ describe('housekeeper CLI on the local emulators', () => {
       );
       expect(JSON.parse(five.stdout).spares).toEqual({ ready: 0, target: 5 });
     } finally {
-      await Promise.all([dynamo.stop(), sqs.stop()]);
+      await stop();
     }
   }, 120_000);
 
   it('dlq list shows a task the executor dead-lettered, dlq redrive sends it back, and an unknown id is refused', async () => {
-    const [dynamo, sqs] = await Promise.all([startTestDynamo(), startTestSqs()]);
+    const { sqs, urls, env, stop } = await deployedStack({
+      spare_amphora_pool_size: 1,
+    });
     try {
-      const table = await dynamo.newTable();
-      const urls = await sqs.newQueues();
-      const env = {
-        HOUSEKEEPER_TABLE_NAME: table,
-        HOUSEKEEPER_QUEUE_URL: urls.queueUrl,
-        HOUSEKEEPER_DLQ_URL: urls.deadLetterQueueUrl,
-        HOUSEKEEPER_DYNAMODB_ENDPOINT: dynamo.endpoint,
-        HOUSEKEEPER_SQS_ENDPOINT: sqs.endpoint,
-        HOUSEKEEPER_CONFIG: JSON.stringify({ spare_amphora_pool_size: 1 }),
-        AWS_REGION: LOCAL_REGION,
-        AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      };
       const aws = (...args: string[]) => housekeeperWith(env, ...args, '--target', 'aws');
       // Prepare: the cloud refuses the boot for good (NotImplemented), and the planner asks for one.
       const fault = await aws(
@@ -293,7 +295,7 @@ describe('housekeeper CLI on the local emulators', () => {
         amphoraId: dead.amphoraId,
       });
     } finally {
-      await Promise.all([dynamo.stop(), sqs.stop()]);
+      await stop();
     }
   }, 180_000);
 
