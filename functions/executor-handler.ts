@@ -32,15 +32,7 @@ export function executorHandler(runtime: ExecutorRuntime, tools = powertools('ex
     ): Promise<SQSBatchResponse> => {
       const driver = await runtime.driver(logger);
       let slotFreed = false;
-      const deps = {
-        ...runtime,
-        driver,
-        logger,
-        metrics,
-        onSlotFreed: () => {
-          slotFreed = true;
-        },
-      };
+      const deps = { ...runtime, driver, logger, metrics };
       const handle = async (record: SQSRecord) => {
         const report = await executeMessage(
           deps,
@@ -51,6 +43,7 @@ export function executorHandler(runtime: ExecutorRuntime, tools = powertools('ex
           },
           { signal },
         );
+        if (report.wakesPlanner) slotFreed = true;
         const d = report.disposition;
         if (d.kind === 'retry') {
           await runtime.consumer.retryLater(record.receiptHandle, d.delaySeconds);

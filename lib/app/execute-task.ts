@@ -73,7 +73,10 @@ export interface ExecutorDeps {
   readonly config: Settings;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** Told when a write freed a deploying slot (see freesDeployingSlot). */
+  /**
+   * Told when a write freed a deploying slot (see freesDeployingSlot). Set by executeMessage,
+   * which reports it as `wakesPlanner`; callers read the report.
+   */
   readonly onSlotFreed?: () => void;
 }
 
@@ -116,7 +119,6 @@ export async function executeMessage(
       ...deps,
       onSlotFreed: () => {
         freed = true;
-        deps.onSlotFreed?.();
       },
     },
     task,

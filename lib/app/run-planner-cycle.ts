@@ -157,13 +157,12 @@ export async function runPlannerCycle(
       return false;
     }
   };
-  let done = false;
+  // Every path releases the lease exactly once (`released` never throws).
   try {
     const p = await readAndPlan(deps, lease, options);
     publish(deps, p);
     for (const note of p.notes) deps.logger.info('planner note', { ...note });
     if (options.dryRun) {
-      done = true;
       const requested = await released();
       return {
         status: 'planned',
@@ -195,7 +194,6 @@ export async function runPlannerCycle(
     sent = true;
     deps.metrics.count(METRICS.PlannerDecisions.name, p.decisions.length);
     deps.metrics.count(METRICS.TasksSent.name, tasks.length);
-    done = true;
     const requested = await released({
       outcome: 'applied',
       decisions: p.decisions.length,
@@ -210,11 +208,8 @@ export async function runPlannerCycle(
       requested,
     };
   } catch (error) {
-    done = true;
     await released({ outcome: 'failed', decisions: 0, tasksSent: 0, error: String(error) });
     throw error;
-  } finally {
-    if (!done) await released();
   }
 }
 
