@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { MemoryIdempotencyStore } from '../lib/adapters/memory/memory-idempotency-store.ts';
+import { checkPortFree } from '../lib/api/node-server.ts';
 import { consumeBatch } from '../lib/app/consume-messages.ts';
 import {
   claimSpare,
@@ -37,6 +39,7 @@ import {
   formatStatus,
   recordJson,
 } from '../lib/local/format.ts';
+import { DEFAULT_API_PORT, type LocalApi, startLocalApi } from '../lib/local/local-api.ts';
 import {
   LOCAL_CONFIG,
   LOCAL_DEFAULTS_SOURCE,
@@ -77,6 +80,18 @@ function wholeNumber(name: string, min = 1) {
     if (!Number.isInteger(n) || n < min) {
       throw new InvalidArgumentError(
         `${name} = ${JSON.stringify(value)}: must be a whole number of at least ${min}`,
+      );
+    }
+    return n;
+  };
+}
+
+function portNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > 65_535 || value.trim() === '') {
+      throw new InvalidArgumentError(
+        `${name} = ${JSON.stringify(value)}: must be a port number from 0 (any free port) to 65535`,
       );
     }
     return n;
@@ -251,6 +266,12 @@ program
   .option('--seed <n>', 'seed of the simulated workload and boot failures', wholeNumber('--seed'))
   .option('--no-workload', 'do not simulate load balancers claiming and handing back amphorae')
   .option('--memory', 'keep everything in this process instead of the emulators (nothing persists)')
+  .option(
+    '--api-port <n>',
+    'loopback port of the claims API (0: any free port)',
+    portNumber('--api-port'),
+    DEFAULT_API_PORT,
+  )
   .addOption(logLevelOption())
   .addOption(logFormatOption())
   .action(async (opts) => {
@@ -266,6 +287,8 @@ program
       (opts.cycles ? process.stderr : process.stdout).write(`${line}\n`);
     let stack: OpenStack;
     let executor: Pick<LocalStack, 'driver' | 'source'>;
+    // The port is checked before the emulators start, so that a taken one fails fast.
+    await checkPortFree(opts.apiPort);
     if (opts.memory) {
       const m = memoryStack(config, logger, process.env, random);
       stack = { ...m, description: 'memory', executorsRunning: true, close: async () => {} };
@@ -282,7 +305,18 @@ program
     const stop = () => controller.abort();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    let api: LocalApi | undefined;
     try {
+      api = await startLocalApi(stack, {
+        port: opts.apiPort,
+        idempotency: stack.idempotency ?? new MemoryIdempotencyStore(),
+        onCycles: (reports) => {
+          for (const r of reports) out(`  planner run the API asked for | ${decisionSummary(r)}`);
+        },
+      });
+      out(
+        `claims API on ${api.url} (unsigned locally; e.g. curl -X POST ${api.url}/claims -H 'Idempotency-Key: '$(uuidgen))`,
+      );
       out(
         `amphora-housekeeper local run ${opts.memory ? 'in memory' : 'on the emulators (data in .local/)'}: ${config.driver} driver, ${describePools(config)}, ` +
           `≤ ${config.maximum_deploying_amphora_count} deploying, ${config.maximum_preserved_amphora_count} preserved ` +
@@ -314,6 +348,7 @@ program
       if (opts.cycles) printJson(final);
       else out('stopped; the pool stays in .local/ (`npx housekeeper status` shows it)');
     } finally {
+      await api?.close();
       await stack.close();
     }
   });

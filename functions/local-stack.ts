@@ -11,6 +11,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { parse as parseYaml } from 'yaml';
 import { DynamoDbCloudState } from '../lib/adapters/dynamodb/dynamodb-cloud-state.ts';
+import { DynamoDbIdempotencyStore } from '../lib/adapters/dynamodb/dynamodb-idempotency-store.ts';
 import { DynamoDbPoolStore } from '../lib/adapters/dynamodb/dynamodb-pool-store.ts';
 import { createTable } from '../lib/adapters/dynamodb/table.ts';
 import { SqsDeadLetterQueue } from '../lib/adapters/sqs/sqs-dead-letter-queue.ts';
@@ -37,6 +38,7 @@ import { ownerAlive, takeLocalOwnership, thisProcess } from '../lib/local/local-
 import type { LocalStack } from '../lib/local/local-runner.ts';
 import type { AmphoraDriver } from '../lib/ports/amphora-driver.ts';
 import type { CloudStateStore } from '../lib/ports/cloud-state.ts';
+import type { IdempotencyStore } from '../lib/ports/idempotency-store.ts';
 import type { DeadLetterQueue } from '../lib/ports/task-queue.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
 import { noMetrics } from '../lib/ports/telemetry.ts';
@@ -51,6 +53,8 @@ export interface OpenStack extends Omit<LocalStack, 'driver' | 'source'> {
   readonly control?: NoopCloudControl;
   /** The task queue's dead-letter queue, for the operator. */
   readonly deadLetters: DeadLetterQueue;
+  /** The claims API's idempotency records (in the pool table), where this stack serves the API. */
+  readonly idempotency?: IdempotencyStore;
   /** What the stack is, for messages: `local (running)`, `local`, `aws`. */
   readonly description: string;
   /** Whether an executor is consuming this stack's queue (a running local run or AWS). */
@@ -390,6 +394,7 @@ export async function openLocalStack(options: {
     return {
       config: options.config,
       store: new DynamoDbPoolStore({ client: dynamodb, tableName: TABLE }),
+      idempotency: new DynamoDbIdempotencyStore({ client: dynamodb, tableName: TABLE }),
       queue,
       deadLetters: new SqsDeadLetterQueue({ client: sqs, ...urls }),
       ...(driver

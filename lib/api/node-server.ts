@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HousekeeperError } from '../domain/errors.ts';
 import type { ApiRequest, ApiResponse } from './http.ts';
 
 /** The largest request body accepted, in bytes. */
@@ -20,11 +21,10 @@ export interface RunningApi {
 }
 
 /** The port is taken, or cannot be bound. */
-export class ApiListenError extends Error {
+export class ApiListenError extends HousekeeperError {
   readonly port: number;
   constructor(message: string, port: number, options?: ErrorOptions) {
     super(message, options);
-    this.name = 'ApiListenError';
     this.port = port;
   }
 }
@@ -91,21 +91,7 @@ export async function serveApi(
       res.end(response.body);
     })();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      const option = options.portOption ?? 'the API port';
-      reject(
-        new ApiListenError(
-          error.code === 'EADDRINUSE'
-            ? `API port ${options.port} on ${host} is already in use: choose another with ${option} (0 picks a free one)`
-            : `cannot serve the API on ${host}:${options.port} (${option}): ${error.message}`,
-          options.port,
-          { cause: error },
-        ),
-      );
-    });
-    server.listen(options.port, host, () => resolve());
-  });
+  await listen(server, options.port, host, options.portOption);
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://${host}:${port}`,
@@ -116,4 +102,37 @@ export async function serveApi(
         server.closeAllConnections();
       }),
   };
+}
+
+function listen(server: Server, port: number, host: string, portOption?: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const option = portOption ?? 'the API port';
+      reject(
+        new ApiListenError(
+          error.code === 'EADDRINUSE'
+            ? `API port ${port} on ${host} is already in use: choose another with ${option} (0 picks a free one)`
+            : `cannot serve the API on ${host}:${port} (${option}): ${error.message}`,
+          port,
+          { cause: error },
+        ),
+      );
+    });
+    server.listen(port, host, () => resolve());
+  });
+}
+
+/**
+ * Fails now if `port` cannot be bound on `host` (0 always can), so that a command can refuse
+ * before it starts anything else. The port is free again when this returns.
+ * @throws ApiListenError naming `portOption`.
+ */
+export async function checkPortFree(
+  port: number,
+  options: { readonly host?: string; readonly portOption?: string } = {},
+): Promise<void> {
+  if (port === 0) return;
+  const server = createServer();
+  await listen(server, port, options.host ?? '127.0.0.1', options.portOption ?? '--api-port');
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }

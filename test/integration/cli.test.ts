@@ -22,6 +22,7 @@ import { thisProcess } from '../../lib/local/local-owner.ts';
 import { noMetrics } from '../../lib/ports/telemetry.ts';
 import { startTestDynamo, startTestSqs } from '../support/aws.ts';
 import { bootRequest } from '../support/boot.ts';
+import { withFreeApiPort } from '../support/cli-args.ts';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '../../functions/cli.ts');
@@ -37,7 +38,7 @@ async function housekeeperIn(dir: string, env: Record<string, string>, ...args: 
   try {
     const { stdout, stderr } = await run(
       process.execPath,
-      ['--disable-warning=ExperimentalWarning', CLI, ...args],
+      ['--disable-warning=ExperimentalWarning', CLI, ...withFreeApiPort(args)],
       { cwd: dir, timeout: 120_000, env: { ...process.env, ...env } },
     );
     return { code: 0, stdout, stderr };

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { withFreeApiPort } from '../support/cli-args.ts';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '../../functions/cli.ts');
@@ -27,7 +28,7 @@ function freshPool(config: Record<string, unknown>) {
     try {
       const { stdout, stderr } = await run(
         process.execPath,
-        ['--disable-warning=ExperimentalWarning', CLI, ...args],
+        ['--disable-warning=ExperimentalWarning', CLI, ...withFreeApiPort(args)],
         { cwd: dir, timeout: 120_000 },
       );
       return { code: 0, stdout, stderr };
