@@ -103,15 +103,26 @@ async function move(
   return next;
 }
 
+/** READY spares one claim reads at a time. */
+const CLAIM_PAGE = 20;
+/**
+ * Listings one claim makes before it gives up. Every lost race means another claim won, so
+ * each round the pool's READY spares shrink or the claim wins: this bound is only reached
+ * under a burst far beyond CLAIM_PAGE × CLAIM_ROUNDS concurrent claims.
+ */
+const CLAIM_ROUNDS = 25;
+
 /**
  * Claims a READY spare of a pool (oldest first, in `zone` when given) for a load balancer:
- * READY → ALLOCATED. Two concurrent claims never get the same amphora; the loser tries the
- * next one. The pool may be left out when there is only one.
+ * READY → ALLOCATED. Two concurrent claims never get the same amphora. A claim that loses the
+ * race for the oldest tries the others of its page in a random order, so that a burst of
+ * concurrent claims spreads over the page instead of all racing for the next oldest. The pool
+ * may be left out when there is only one.
  * @returns the claimed record, or `undefined` when no spare is ready.
  * @throws OperatorActionError for an unknown pool, or none named among several.
  */
 export async function claimSpare(
-  deps: OperatorDeps,
+  deps: OperatorDeps & { readonly random?: () => number },
   options: {
     readonly pool?: string;
     readonly zone?: string;
@@ -120,13 +131,15 @@ export async function claimSpare(
   } = {},
 ): Promise<AmphoraRecord | undefined> {
   const pool = choosePool(deps.config, options.pool);
-  for (let attempt = 0; attempt < 5; attempt++) {
+  const random = deps.random ?? Math.random;
+  for (let round = 0; round < CLAIM_ROUNDS; round++) {
     const candidates = await deps.store.listByState(pool, 'READY', {
       ...(options.zone !== undefined ? { zone: options.zone } : {}),
-      limit: 10,
+      limit: CLAIM_PAGE,
     });
     if (candidates.length === 0) return undefined;
-    for (const record of candidates) {
+    const [oldest, ...rest] = candidates;
+    for (const record of [oldest!, ...shuffled(rest, random)]) {
       const next = transition(record, 'ALLOCATED', {
         now: deps.clock.now(),
         reason: options.reason ?? 'CLAIMED',
@@ -139,7 +152,19 @@ export async function claimSpare(
       }
     }
   }
-  return undefined;
+  throw new OperatorActionError(
+    `every READY spare this claim tried was taken by a concurrent one, ${CLAIM_ROUNDS} times over; try again`,
+  );
+}
+
+/** A copy of `items` in random order (Fisher–Yates). */
+function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
 }
 
 /** Hands an amphora back for removal: → PENDING_DELETE, and schedules the REMOVE task. */

@@ -213,8 +213,19 @@ export async function runPlannerCycle(
   }
 }
 
-/** The most cycles one run makes back to back while runs keep being requested. */
-export const MAX_CYCLES_PER_RUN = 3;
+/**
+ * The most cycles one run makes back to back while runs keep being requested: enough for a
+ * burst of claims arriving over a few seconds (each cycle serves every request made before it
+ * read the pool), and a bound on the time an executor or API invocation spends planning.
+ */
+export const MAX_CYCLES_PER_RUN = 10;
+
+/**
+ * A run request older than this that no cycle has served (its run failed to start, crashed, or
+ * stopped at {@link MAX_CYCLES_PER_RUN}) no longer coalesces: the next request starts a run.
+ * Longer than a cycle takes, so a run in progress is not doubled by it.
+ */
+export const RUN_REQUEST_STALE_MS = 10_000;
 
 /**
  * Runs a cycle, then another while runs were requested during the one before (a boot finished,
@@ -245,7 +256,8 @@ export async function runRequestedCycles(
  * @returns the cycles this request ran (none when it was coalesced or the lease was busy).
  */
 export async function requestPlannerRun(deps: PlannerDeps): Promise<CycleReport[]> {
-  if (!(await deps.store.requestRun(deps.clock.now()))) {
+  const now = deps.clock.now();
+  if (!(await deps.store.requestRun(now, now - RUN_REQUEST_STALE_MS))) {
     deps.metrics.count(METRICS.PlannerRunCoalesced.name);
     return [];
   }

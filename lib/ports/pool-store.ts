@@ -109,10 +109,12 @@ export interface LeaseStore {
    * Asks for a planner run soon (a boot finished, a spare was claimed): marks the lease item.
    * The next acquisition clears the mark, so every request made before a cycle read the pool is
    * served by that cycle, and a request made during a cycle is seen by its release.
+   * @param staleBefore a pending request made before this (epoch ms) counts as unserved: this
+   * one replaces it and returns true, so a request whose run never happened is not waited on.
    * @returns true for the first request since the last acquisition (its caller should start a
-   * run), false when one is already pending (coalesced).
+   * run), or when the pending one is stale; false when one is already pending (coalesced).
    */
-  requestRun(now: number): Promise<boolean>;
+  requestRun(now: number, staleBefore?: number): Promise<boolean>;
   /**
    * Applies write groups, each atomically (records, their counters and pool-state notes) and
    * each fenced by the lease. A group writes each record at most once and holds at most

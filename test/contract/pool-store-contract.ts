@@ -748,6 +748,20 @@ export function describePoolStoreContract(
         expect(await store.requestRun(T0 + 7)).toBe(true);
       });
 
+      it('lets a request replace a pending one older than its staleBefore, and coalesces into a fresh one', async () => {
+        // Prepare: a request whose run never came (no acquisition cleared it).
+        const store = await h.fresh();
+        expect(await store.requestRun(T0)).toBe(true);
+
+        // Act
+        const freshEnough = await store.requestRun(T0 + 5, T0);
+        const stale = await store.requestRun(T0 + 20, T0 + 10);
+        const afterReplacement = await store.requestRun(T0 + 21, T0 + 11);
+
+        // Assess: T0 is not before T0 (coalesced); T0 is before T0 + 10 (replaced, at T0 + 20).
+        expect([freshEnough, stale, afterReplacement]).toStrictEqual([false, true, false]);
+      });
+
       it('keeps the summary of the last cycle that released its lease with one', async () => {
         // Prepare
         const store = await h.fresh();

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { poolStatus } from '../../lib/app/pool-status.ts';
 import {
   MAX_CYCLES_PER_RUN,
+  RUN_REQUEST_STALE_MS,
   requestPlannerRun,
   runPlannerCycle,
   runRequestedCycles,
@@ -336,6 +337,21 @@ describe('planner runs requested between ticks', () => {
     const cycles = h.metrics.total('PlannerRun');
     expect(runs.flat()).toHaveLength(cycles);
     expect(cycles).toBeGreaterThanOrEqual(1);
-    expect(cycles).toBeLessThanOrEqual(MAX_CYCLES_PER_RUN);
+    expect(cycles).toBeLessThanOrEqual(3);
+  });
+
+  it('starts a run for a request when the pending one is older than RUN_REQUEST_STALE_MS (its run never came)', async () => {
+    // Prepare: a request whose run failed to start (e.g. the wake's invoke failed).
+    const h = plannerHarness({ spare_amphora_pool_size: 2 });
+    await h.store.requestRun(h.clock.now());
+    const soon = await requestPlannerRun(h.deps);
+
+    // Act
+    h.clock.advance(RUN_REQUEST_STALE_MS + 1);
+    const later = await requestPlannerRun(h.deps);
+
+    // Assess: coalesced into the pending request at first; once it is stale, a run starts.
+    expect(soon).toStrictEqual([]);
+    expect(later.map((r) => r.status)).toStrictEqual(['applied']);
   });
 });

@@ -458,16 +458,22 @@ export class DynamoDbPoolStore implements PoolStore {
     return last ? (unmarshall(last) as CycleSummary) : undefined;
   }
 
-  async requestRun(now: number): Promise<boolean> {
+  async requestRun(now: number, staleBefore?: number): Promise<boolean> {
     try {
       await this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
           Key: LEASE_KEY,
           UpdateExpression: 'SET #requested = :now',
-          ConditionExpression: 'attribute_not_exists(#requested)',
+          ConditionExpression:
+            staleBefore === undefined
+              ? 'attribute_not_exists(#requested)'
+              : 'attribute_not_exists(#requested) OR #requested < :stale',
           ExpressionAttributeNames: { '#requested': 'runRequestedAt' },
-          ExpressionAttributeValues: { ':now': { N: String(now) } },
+          ExpressionAttributeValues: {
+            ':now': { N: String(now) },
+            ...(staleBefore === undefined ? {} : { ':stale': { N: String(staleBefore) } }),
+          },
         }),
       );
       return true;

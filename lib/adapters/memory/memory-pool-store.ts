@@ -184,9 +184,10 @@ export class MemoryPoolStore implements PoolStore {
     return this.last && structuredClone(this.last);
   }
 
-  async requestRun(now: number): Promise<boolean> {
+  async requestRun(now: number, staleBefore?: number): Promise<boolean> {
     this.calls.leaseWrites += 1;
-    if (this.runRequestedAt !== undefined) return false;
+    const stale = staleBefore !== undefined && (this.runRequestedAt ?? 0) < staleBefore;
+    if (this.runRequestedAt !== undefined && !stale) return false;
     this.runRequestedAt = now;
     return true;
   }
