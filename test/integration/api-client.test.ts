@@ -359,6 +359,37 @@ describe('the local run’s API', () => {
     expect(h.sent().filter((t) => t.type === 'CREATE')).toHaveLength(1);
   });
 
+  it('coalesces the wakes of a burst of 50 claims into a few planner runs, within the cap', async () => {
+    // Prepare: 50 READY spares of a pool of 50, a deploying cap of 5
+    const h = apiHarness({ spare_amphora_pool_size: 50, maximum_deploying_amphora_count: 5 });
+    for (let i = 0; i < 50; i++) {
+      await h.store.create(rec('READY', { id: `amp-${String(i).padStart(2, '0')}` }));
+    }
+    let runs = 0;
+    const api = await startLocalApi(localStackOf(h), {
+      port: 0,
+      idempotency: new MemoryIdempotencyStore(),
+      onCycles: (reports) => {
+        runs += reports.length;
+      },
+    });
+    closers.push(() => api.close());
+    const c = client(api.url);
+
+    // Act
+    const claimed = await Promise.all(Array.from({ length: 50 }, () => c.claim()));
+    await api.close();
+
+    // Assess: every claim got its own spare; a few cycles ran, each within the cap
+    expect(new Set(claimed.map((a) => a.id)).size).toBe(50);
+    expect(runs).toBeGreaterThanOrEqual(1);
+    expect(runs).toBeLessThanOrEqual(10);
+    const creates = h.sent().filter((t) => t.type === 'CREATE');
+    expect(creates.length).toBeGreaterThanOrEqual(1);
+    expect(creates.length).toBeLessThanOrEqual(5);
+    console.log(`50 claims: ${runs} planner run(s), ${creates.length} CREATE(s) sent`);
+  });
+
   it('refuses a port in use, naming the option', async () => {
     const h = apiHarness();
     const first = await serveApi((r) => handleApiRequest(h.deps, r), { port: 0 });
