@@ -14,6 +14,7 @@ import {
   requestPreservation,
 } from '../app/operator-actions.ts';
 import { poolStatus } from '../app/pool-status.ts';
+import { METRICS } from '../config/deployment.ts';
 import type { AmphoraRecord } from '../domain/amphora.ts';
 import {
   AmphoraNotFoundError,
@@ -168,7 +169,7 @@ export async function handleApiRequest(deps: ApiDeps, request: ApiRequest): Prom
       error: String(error),
       ...(error instanceof Error && error.stack ? { stack: error.stack } : {}),
     });
-    deps.metrics?.count('ApiInternalError');
+    deps.metrics?.count(METRICS.ApiInternalError.name);
     return errorResponse(
       'INTERNAL',
       'internal error (logged); the request may be retried with the same Idempotency-Key',
@@ -354,13 +355,13 @@ async function claim(deps: ApiDeps, body: ClaimBody): Promise<ApiResponse> {
     ...(body.zone !== undefined ? { zone: body.zone } : {}),
   });
   if (!record) {
-    deps.metrics?.count('ApiClaimNoSpare', 1, { pool });
+    deps.metrics?.count(METRICS.ApiNoSpare.name, 1, { Pool: pool });
     return errorResponse(
       'NO_SPARE',
       `no READY spare in pool ${pool}${body.zone !== undefined ? ` zone ${body.zone}` : ''}; the planner is refilling, retry later with a new Idempotency-Key`,
     );
   }
-  deps.metrics?.count('ApiClaim', 1, { pool });
+  deps.metrics?.count(METRICS.ApiClaim.name, 1, { Pool: pool });
   await wake(deps, 'claim');
   return jsonResponse(200, apiAmphora(record));
 }

@@ -206,7 +206,7 @@ export interface MetricDefinition {
   readonly name: string;
   readonly dimensions: readonly string[];
   /** Which function emits it. */
-  readonly emittedBy: 'planner' | 'executor';
+  readonly emittedBy: 'planner' | 'executor' | 'api';
   readonly description: string;
 }
 
@@ -301,6 +301,15 @@ export const METRICS = {
     'executor',
     [],
     'ALLOCATED amphorae a sweep found without a healthy server (for the operator; never replaced)',
+  ),
+  // the claims API, per request
+  ApiClaim: metric('ApiClaim', 'api', ['Pool'], 'spares claimed over the API'),
+  ApiNoSpare: metric('ApiNoSpare', 'api', ['Pool'], 'claims refused with NO_SPARE (pool empty)'),
+  ApiInternalError: metric(
+    'ApiInternalError',
+    'api',
+    [],
+    'API requests answered 500 (an unexpected error, logged)',
   ),
 } as const;
 

@@ -3,6 +3,7 @@
  * port (unsigned requests accepted), over the local stack's store and queue. Its planner wake is
  * in-process: a coalesced `requestPlannerRun` started without making the response wait.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { type ApiDeps, handleApiRequest } from '../api/handler.ts';
 import { type RunningApi, serveApi } from '../api/node-server.ts';
 import { type CycleReport, requestPlannerRun } from '../app/run-planner-cycle.ts';
@@ -13,28 +14,46 @@ import type { LocalStack } from './local-runner.ts';
 /** The default port of the local API (`--api-port`); 0 picks any free port. */
 export const DEFAULT_API_PORT = 8787;
 
-/** A wake that starts a planner run in this process and does not wait for it. */
+/** How long the local wake gathers wakes before it starts one planner run for all of them. */
+export const WAKE_DEBOUNCE_MS = 50;
+
+/**
+ * A wake that starts a planner run in this process and does not wait for it. Wakes within
+ * {@link WAKE_DEBOUNCE_MS} of the first are served by the same run: in memory a cycle takes
+ * less than a millisecond, so without this every claim of a burst would get a cycle of its own.
+ * A wake during a run marks the lease item (`requestRun`), and the run's release runs again.
+ */
 export class InProcessWake implements PlannerWake {
   private readonly pending = new Set<Promise<void>>();
+  private scheduled = false;
   private serial = 0;
-
   private readonly stack: Omit<LocalStack, 'driver' | 'source'>;
   private readonly onCycles: (reports: readonly CycleReport[]) => void;
+  private readonly debounceMs: number;
 
   constructor(
     stack: Omit<LocalStack, 'driver' | 'source'>,
     onCycles: (reports: readonly CycleReport[]) => void = () => {},
+    debounceMs = WAKE_DEBOUNCE_MS,
   ) {
     this.stack = stack;
     this.onCycles = onCycles;
+    this.debounceMs = debounceMs;
   }
 
   async wake(): Promise<void> {
-    this.serial += 1;
-    const run = requestPlannerRun({
-      ...this.stack,
-      holder: `local-api-${process.pid}-${this.serial}`,
-    })
+    // The change that woke us is committed: a run that starts later sees it.
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const run = delay(this.debounceMs)
+      .then(() => {
+        this.scheduled = false;
+        this.serial += 1;
+        return requestPlannerRun({
+          ...this.stack,
+          holder: `local-api-${process.pid}-${this.serial}`,
+        });
+      })
       .then((reports) => this.onCycles(reports))
       .catch((error: unknown) => {
         // Nothing is lost: the run stays requested, and the scheduled cycle serves it.

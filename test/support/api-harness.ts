@@ -1,8 +1,10 @@
 /** The claims API's handler over in-memory adapters, with a wake that records its calls. */
+
 import { MemoryIdempotencyStore } from '../../lib/adapters/memory/memory-idempotency-store.ts';
 import type { ApiDeps } from '../../lib/api/handler.ts';
 import { handleApiRequest } from '../../lib/api/handler.ts';
 import type { ApiRequest, ApiResponse } from '../../lib/api/http.ts';
+import { parseConfig } from '../../lib/config/schema.ts';
 import type { IdempotencyStore } from '../../lib/ports/idempotency-store.ts';
 import type { PlannerWake } from '../../lib/ports/planner-wake.ts';
 import type { PoolStore } from '../../lib/ports/pool-store.ts';
@@ -74,7 +76,18 @@ export function apiHarness(
   };
   const get = (path: string) => handleApiRequest(deps, { method: 'GET', path, headers: {} });
   const send = (request: ApiRequest) => handleApiRequest(deps, request);
-  return { ...h, store, deps, idempotency, wake, logger, post, get, send };
+  return {
+    ...h,
+    config: parseConfig(rawConfig),
+    store,
+    deps,
+    idempotency,
+    wake,
+    logger,
+    post,
+    get,
+    send,
+  };
 }
 
 /** The parsed JSON body of a response. */

@@ -555,6 +555,22 @@ describe('the planner wake', () => {
   });
 });
 
+describe('metrics', () => {
+  it('counts claims and NO_SPARE refusals per pool, and 500s', async () => {
+    const h = apiHarness();
+    await h.store.create(rec('READY', { id: 'amp-1' }));
+    await h.post('/claims', {});
+    await h.post('/claims', {});
+    h.store.getPoolState = () => Promise.reject(new Error('down'));
+    await h.get('/pools');
+    expect(h.metrics.counts).toEqual([
+      { name: 'ApiClaim', value: 1, dimensions: { Pool: 'default' } },
+      { name: 'ApiNoSpare', value: 1, dimensions: { Pool: 'default' } },
+      { name: 'ApiInternalError', value: 1 },
+    ]);
+  });
+});
+
 describe('the handler never throws', () => {
   it('answers 500 with a JSON error when the idempotency store fails', async () => {
     const h = apiHarness(

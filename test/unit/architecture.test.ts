@@ -166,6 +166,19 @@ const RULES: Rule[] = [
     },
   },
   {
+    name: 'lib/api never imports adapters or drivers, and only its client imports AWS packages',
+    applies: (p) => under(p, 'lib/api'),
+    refuse: (imp, path) => {
+      if (imp.kind === 'package' && AWS_PACKAGE.test(imp.target) && path !== 'lib/api/client.ts') {
+        return 'an AWS package outside the client';
+      }
+      if (imp.kind !== 'local') return undefined;
+      if (under(imp.target, 'lib/adapters')) return 'an adapter';
+      if (under(imp.target, 'lib/drivers')) return 'a driver';
+      return undefined;
+    },
+  },
+  {
     name: 'lib never imports functions/, cdk/ or test/',
     applies: (p) => under(p, 'lib'),
     refuse: (imp) =>
@@ -302,6 +315,12 @@ describe('the rules catch what they forbid', () => {
     ],
     ['lib/drivers/noop/x.ts', "import { run } from '../../app/run-planner-cycle.ts';", 'lib/app'],
     ['lib/domain/x.ts', "import { handler } from '../../functions/planner.ts';", 'an entry point'],
+    [
+      'lib/api/handler.ts',
+      "import { MemoryPoolStore } from '../adapters/memory/memory-pool-store.ts';",
+      'an adapter',
+    ],
+    ['lib/api/handler.ts', "import { SignatureV4 } from '@smithy/signature-v4';", 'an AWS package'],
   ])('%s: %s', (path, line, reason) => {
     // Act
     const found = RULES.flatMap((rule) => violations(rule, [fake(path, line)]));
@@ -322,6 +341,8 @@ describe('the rules catch what they forbid', () => {
     ['lib/adapters/dynamodb/x.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';"],
     ['lib/drivers/openstack/x.ts', "import * as https from 'node:https';"],
     ['lib/drivers/openstack/x.ts', "import { NotFoundError } from '../../domain/errors.ts';"],
+    ['lib/api/client.ts', "import { SignatureV4 } from '@smithy/signature-v4';"],
+    ['lib/api/handler.ts', "import { claimSpare } from '../app/operator-actions.ts';"],
   ])('allows %s: %s', (path, line) => {
     expect(RULES.flatMap((rule) => violations(rule, [fake(path, line)]))).toStrictEqual([]);
   });
