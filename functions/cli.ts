@@ -54,6 +54,7 @@ import {
   type OpenStack,
   openAwsStack,
   openLocalStack,
+  poolInUse,
   readJsonObject,
   refuseSecondRun,
   savedConfigFile,
@@ -298,6 +299,12 @@ program
       checkLocalDataDriver(config.driver);
       out('starting DynamoDB Local (data in .local/dynamodb) and the SQS emulator...');
       stack = await openLocalStack({ config, logger, env: process.env, serve: true, random });
+      try {
+        checkLocalDataDriver(config.driver, undefined, await poolInUse(stack.store));
+      } catch (error) {
+        await stack.close();
+        throw error;
+      }
       saveLocalConfig(raw);
       executor = stack.executor!;
     }

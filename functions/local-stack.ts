@@ -20,7 +20,9 @@ import { SqsTaskQueue } from '../lib/adapters/sqs/sqs-task-queue.ts';
 import { systemClock } from '../lib/adapters/system-clock.ts';
 import { configFromEnv, ENV } from '../lib/config/env.ts';
 import { ConfigSourceError, type HousekeeperConfig } from '../lib/config/schema.ts';
+import { AMPHORA_STATES } from '../lib/domain/amphora.ts';
 import { HousekeeperError } from '../lib/domain/errors.ts';
+import { countOf } from '../lib/domain/pool.ts';
 import { NoopCloudControl } from '../lib/drivers/noop/noop-driver.ts';
 import {
   credentialsFromCloudsYaml,
@@ -39,6 +41,7 @@ import type { LocalStack } from '../lib/local/local-runner.ts';
 import type { AmphoraDriver } from '../lib/ports/amphora-driver.ts';
 import type { CloudStateStore } from '../lib/ports/cloud-state.ts';
 import type { IdempotencyStore } from '../lib/ports/idempotency-store.ts';
+import type { PoolStore } from '../lib/ports/pool-store.ts';
 import type { DeadLetterQueue } from '../lib/ports/task-queue.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
 import { noMetrics } from '../lib/ports/telemetry.ts';
@@ -172,12 +175,16 @@ export function saveLocalConfig(raw: Record<string, unknown>, dir = LOCAL_DIR): 
 /**
  * Refuses a local run whose driver is not the one that made the pool in the local data: the
  * openstack driver would send the noop driver's invented server ids to the real cloud, and the
- * noop driver would take a real pool's servers for lost ones.
+ * noop driver would take a real pool's servers for lost ones. Data no local run saved a driver
+ * for was made by other commands (`status` in a fresh folder, `cycle --drain`), with the noop
+ * driver: it belongs to it only when its pool holds amphorae, which `poolInUse` says once the
+ * data is open (before that, such data is let through).
  * @throws ConfigSourceError naming both drivers and the way out.
  */
-export function checkLocalDataDriver(driver: string, dir = LOCAL_DIR): void {
+export function checkLocalDataDriver(driver: string, dir = LOCAL_DIR, poolInUse?: boolean): void {
   if (!existsSync(join(dir, 'dynamodb'))) return;
   const saved = savedLocalConfig(dir);
+  if (saved === undefined && poolInUse !== true) return;
   const before = typeof saved?.driver === 'string' ? saved.driver : 'noop';
   if (before === driver) return;
   throw new ConfigSourceError(
@@ -185,6 +192,14 @@ export function checkLocalDataDriver(driver: string, dir = LOCAL_DIR): void {
       `move ${dir}/ away (or remove it) to start a pool with the ${driver} driver, or set driver ${before}`,
   );
 }
+
+/** Whether a pool store holds any amphora not yet DELETED. */
+export async function poolInUse(store: Pick<PoolStore, 'getPoolState'>): Promise<boolean> {
+  const { counts } = await store.getPoolState();
+  return countOf(counts, LIVE_STATES) > 0;
+}
+
+const LIVE_STATES = AMPHORA_STATES.filter((s) => s !== 'DELETED');
 
 /** Where openstacksdk looks for clouds.yaml and secure.yaml, in its order: the first found wins. */
 const OPENSTACK_CONFIG_DIRS = (home: string) => [

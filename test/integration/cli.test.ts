@@ -524,6 +524,29 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
     expect(noop.stderr).not.toContain('starting DynamoDB Local');
   }, 180_000);
 
+  it('status in a fresh folder, before any local run, does not give the folder to the noop driver: an openstack local run starts there', async () => {
+    const dir = mkdtempSync(join(cwd, 'status-first-'));
+    const os = configFile('os.json', OPENSTACK_CONFIG);
+    const look = await housekeeperIn(dir, NO_OS_ENV, 'status', '--json');
+    expect(look.code, look.stderr).toBe(0);
+
+    const local = await housekeeperIn(
+      dir,
+      DEAD_KEYSTONE_ENV,
+      'local',
+      '--cycles',
+      '1',
+      '--config',
+      os,
+    );
+
+    expect(local.code, local.stderr).toBe(0);
+    expect(local.stderr).not.toContain('belongs to the noop driver');
+    expect(
+      JSON.parse((await housekeeperIn(dir, NO_OS_ENV, 'list', '--json')).stdout).length,
+    ).toBeGreaterThan(0);
+  }, 180_000);
+
   it.each([
     ['bad.json', '{"spare_amphora_pool_size": 3,}', 'is not valid JSON'],
     ['empty.json', '', 'is not valid JSON'],

@@ -3,40 +3,18 @@
  * each scenario starts from a fresh `.local/` on the emulators, drives the local stack with
  * `housekeeper local`, and checks what an operator sees with `status`, `list` and `show`.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { withFreeApiPort } from '../support/cli-args.ts';
+import { cliIn, workFolders, writeConfig } from '../support/cli-e2e.ts';
 
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '../../functions/cli.ts');
-const dirs: string[] = [];
+const folders = workFolders();
 
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => folders.cleanup());
 
 /** A fresh working folder with its config file: a new pool, as a newcomer starts one. */
 function freshPool(config: Record<string, unknown>) {
-  const dir = mkdtempSync(join(tmpdir(), 'housekeeper-e2e-'));
-  dirs.push(dir);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
-  const housekeeper = async (...args: string[]) => {
-    try {
-      const { stdout, stderr } = await run(
-        process.execPath,
-        ['--disable-warning=ExperimentalWarning', CLI, ...withFreeApiPort(args)],
-        { cwd: dir, timeout: 120_000 },
-      );
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const e = error as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  };
+  const dir = folders.make();
+  writeConfig(dir, config);
+  const { housekeeper } = cliIn(dir);
   const json = async (...args: string[]) => {
     const r = await housekeeper(...args, '--json');
     expect(r.code, r.stderr).toBe(0);

@@ -145,6 +145,7 @@ export async function eventually<T>(
 export type Json = any;
 
 const ENDPOINTS = {
+  identity: 'http://127.0.0.1:5000/v3',
   compute: 'http://127.0.0.1:8774/v2.1',
   network: 'http://127.0.0.1:9696/v2.0',
   image: 'http://127.0.0.1:9292/v2',

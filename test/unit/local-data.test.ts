@@ -9,10 +9,12 @@ import { describe, expect, it } from 'vitest';
 import {
   checkLocalDataDriver,
   localCredentials,
+  poolInUse,
   savedLocalConfig,
   saveLocalConfig,
 } from '../../functions/local-stack.ts';
 import { ConfigSourceError, parseConfig } from '../../lib/config/schema.ts';
+import type { PoolState } from '../../lib/ports/pool-store.ts';
 
 function localDir(driver?: string, pool = true): string {
   const dir = mkdtempSync(join(tmpdir(), 'local-data-'));
@@ -23,24 +25,51 @@ function localDir(driver?: string, pool = true): string {
 
 describe('one local run with the openstack driver does not switch the noop pool to OpenStack', () => {
   it.each([
-    // [driver that made the pool, driver of the new run]
-    [undefined, 'openstack'],
-    ['noop', 'openstack'],
-    ['openstack', 'noop'],
-  ])('a pool made by %s is refused to a local run with %s', (before, driver) => {
-    const dir = localDir(before);
-    expect(() => checkLocalDataDriver(driver, dir)).toThrow(ConfigSourceError);
-    expect(() => checkLocalDataDriver(driver, dir)).toThrow(
-      `the pool in ${dir}/ belongs to the ${before ?? 'noop'} driver`,
-    );
-  });
+    // [driver that made the pool, driver of the new run, whether the open pool holds amphorae]
+    [undefined, 'openstack', true],
+    ['noop', 'openstack', undefined],
+    ['noop', 'openstack', false],
+    ['openstack', 'noop', undefined],
+  ])(
+    'a pool made by %s is refused to a local run with %s (pool in use: %s)',
+    (before, driver, inUse) => {
+      const dir = localDir(before);
+      expect(() => checkLocalDataDriver(driver, dir, inUse)).toThrow(ConfigSourceError);
+      expect(() => checkLocalDataDriver(driver, dir, inUse)).toThrow(
+        `the pool in ${dir}/ belongs to the ${before ?? 'noop'} driver`,
+      );
+    },
+  );
 
   it.each([
-    ['noop', 'noop', true],
-    ['openstack', 'openstack', true],
-    [undefined, 'openstack', false],
-  ])('a pool made by %s goes on with %s (or there is no pool yet)', (before, driver, pool) => {
-    expect(() => checkLocalDataDriver(driver, localDir(before, pool))).not.toThrow();
+    ['noop', 'noop', true, undefined],
+    ['openstack', 'openstack', true, undefined],
+    [undefined, 'openstack', false, undefined],
+  ])(
+    'a pool made by %s goes on with %s (or there is no pool yet)',
+    (before, driver, pool, inUse) => {
+      expect(() => checkLocalDataDriver(driver, localDir(before, pool), inUse)).not.toThrow();
+    },
+  );
+
+  it.each([
+    ['before the data is open', undefined],
+    ['once it is open and holds no amphora', false],
+  ])(
+    'data only other commands made (status in a fresh folder) does not refuse an openstack local run, %s',
+    (_, inUse) => {
+      expect(() => checkLocalDataDriver('openstack', localDir(undefined), inUse)).not.toThrow();
+    },
+  );
+
+  it.each([
+    [{}, false],
+    [{ default: { '*': { DELETED: 3, READY: 0 } } }, false],
+    [{ default: { '*': { DELETED: 3, READY: 1 } } }, true],
+    [{ a: { '*': {} }, b: { 'az-1': { PENDING_DELETE: 1 } } }, true],
+  ])('a pool with counts %j is in use: %s', async (counts, inUse) => {
+    const store = { getPoolState: async () => ({ counts }) as unknown as PoolState };
+    expect(await poolInUse(store)).toBe(inUse);
   });
 });
 
