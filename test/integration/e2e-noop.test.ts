@@ -221,8 +221,14 @@ function settled(s: Status): boolean {
 async function expectInvariants(pool: Pool, local: Background): Promise<Listed[]> {
   const records = (await pool.json('list', '--limit', '1000')) as Listed[];
   const live = records.filter((r) => r.state !== 'DELETED');
-  expect(live.filter((r) => r.computeId === undefined).map((r) => r.state)).toStrictEqual([]);
-  expect(await local.cloudServers()).toStrictEqual(live.map((r) => r.computeId).sort());
+  expect(
+    live.filter((r) => r.computeId === undefined).map((r) => r.state),
+    'live records without a server',
+  ).toStrictEqual([]);
+  expect(
+    await local.cloudServers(),
+    'the simulated cloud’s servers against the live records’ servers',
+  ).toStrictEqual(live.map((r) => r.computeId).sort());
   const recount = await pool.housekeeper('repair-counts');
   expect(recount.code, recount.stderr).toBe(0);
   expect(recount.stdout).toContain('the counters were right');
@@ -497,80 +503,84 @@ describe('the service end to end through the CLI (noop driver, emulators)', () =
     );
     await local.stop();
 
-    // Boots succeed again; one create and one check still fail once (each is retried).
+    // Boots succeed again. Then one refill's create and its check each fail once (retried).
     pool.setConfig({ ...config, noop: { boot_seconds: 1, boot_failure_rate: 0 } });
-    await pool.json(
-      'noop',
-      'fault',
-      '--operation',
-      'createServer',
-      '--error',
-      'AmphoraDriverError',
-      '--times',
-      '1',
-    );
-    await pool.json(
-      'noop',
-      'fault',
-      '--operation',
-      'getServer',
-      '--error',
-      'AmphoraDriverError',
-      '--times',
-      '1',
-    );
     local = await pool.background();
-    const recovered = await pool.until(settled, 90, 'recovered');
+    const refilled = await pool.until(settled, 90, 'refilled');
+    for (const operation of ['createServer', 'getServer']) {
+      await pool.json(
+        'noop',
+        'fault',
+        '--operation',
+        operation,
+        '--error',
+        'AmphoraDriverError',
+        '--times',
+        '1',
+      );
+    }
+    await pool.json('claim');
+    const recovered = await pool.until(
+      (s) => settled(s) && s.states.ALLOCATED === 1,
+      60,
+      'refilled after a failed create and check',
+    );
     const records = await expectInvariants(pool, local);
 
     expect(failing.at(-1)!.spares.ready).toBe(0);
+    expect(refilled.at(-1)!.spares).toStrictEqual({ ready: 2, target: 2 });
     const failures = records.filter((r) => r.failure !== undefined);
     expect(failures.length).toBeGreaterThanOrEqual(3);
     for (const r of failures) expect(r.failure!.code).toBe('BOOT_FAILED');
-    // The cycle scheme keeps the newest failure only.
-    expect(recovered.at(-1)!.preservedQueue).toHaveLength(1);
+    // The cycle scheme keeps only the newest failure; the others were removed.
+    const failedAt = (r: Listed) => Date.parse(r.history.find((h) => h.to === 'ERROR')!.at);
+    const newest = failures.sort((a, b) => failedAt(a) - failedAt(b)).at(-1)!;
+    expect(recovered.at(-1)!.preservedQueue.map((r) => r.id)).toStrictEqual([newest.id]);
+    expect(failures.filter((r) => r.state !== 'DELETED').map((r) => r.id)).toStrictEqual([
+      newest.id,
+    ]);
     expect(recovered.at(-1)!.spares).toStrictEqual({ ready: 2, target: 2 });
     expect(
       local
         .log()
         .filter((e) => e.message === 'task failed')
-        .map((e) => e.type)
+        .map((e) => `${e.type} ${e.errorClass} ${e.verdict}`)
         .sort(),
-    ).toStrictEqual(['CHECK', 'CREATE']);
+    ).toStrictEqual(['CHECK AmphoraDriverError retry', 'CREATE AmphoraDriverError retry']);
   }, 300_000);
 
-  it('the DLQ commands list a dead-lettered task of the local run, and redrive it to finish its work', async () => {
-    const pool = freshPool({ ...FAST, spare_amphora_pool_size: 1 });
+  it('the DLQ commands list a task the local run’s queue dead-lettered after task_max_attempts deliveries, and redrive it to finish its work', async () => {
+    const pool = freshPool({ ...FAST, spare_amphora_pool_size: 1, task_max_attempts: 2 });
     const local = await pool.background();
     await pool.until(settled, 60, 'filled');
 
-    // The refill's status check fails in a way no retry can fix: its task is dead-lettered.
+    // The refill's status check meets the cloud unavailable on both of its deliveries: the
+    // queue's redrive policy (maxReceiveCount = task_max_attempts) moves it to the DLQ.
     await pool.json(
       'noop',
       'fault',
       '--operation',
       'getServer',
       '--error',
-      'NotImplemented',
+      'Unavailable',
       '--times',
-      '1',
+      '2',
     );
     await pool.json('claim');
-    const [stuck] = await pool.until((s) => s.queues.deadLetter === 1, 30, 'dead-lettered');
+    const stuck = await pool.until((s) => s.queues.deadLetter === 1, 40, 'dead-lettered');
     const dead = (await pool.json('dlq', 'list')) as Array<Record<string, unknown>>;
     const booting = (await pool.json('list', '--state', 'BOOTING')) as Listed[];
     const redriven = await pool.json('dlq', 'redrive', String(dead[0]?.messageId));
     const done = await pool.until(settled, 30, 'the redriven check done');
     await expectInvariants(pool, local);
 
-    expect(stuck!.spares.ready).toBe(0);
+    expect(stuck.at(-1)!.spares.ready).toBe(0);
     expect(booting).toHaveLength(1);
     expect(dead).toStrictEqual([
       expect.objectContaining({
         taskType: 'CHECK',
         amphoraId: booting[0]!.id,
-        errorClass: 'NotImplemented',
-        receiveCount: 1,
+        errorClass: 'maxReceiveCount',
       }),
     ]);
     expect(redriven).toStrictEqual([{ messageId: dead[0]!.messageId, result: 'redriven' }]);
