@@ -33,6 +33,7 @@ import { OpenStackDriver } from '../lib/drivers/openstack/openstack-driver.ts';
 import {
   createTaskQueues,
   localClientConfig,
+  localTaskQueueOptions,
   startDynamoDbLocal,
   startSqsEmulator,
 } from '../lib/local/emulators.ts';
@@ -360,12 +361,7 @@ export async function openLocalStack(options: {
         sqs: new SQSClient(localClientConfig(sqsEndpoint)),
       };
       await createTable(setup.dynamo, TABLE);
-      urls = await createTaskQueues(setup.sqs, {
-        queueName: 'amphora-housekeeper-tasks',
-        deadLetterQueueName: 'amphora-housekeeper-tasks-dlq',
-        maxReceiveCount: 10,
-        visibilityTimeoutSeconds: 30,
-      });
+      urls = await createTaskQueues(setup.sqs, localTaskQueueOptions(options.config));
       setup.dynamo.destroy();
       setup.sqs.destroy();
       if (options.serve) {

@@ -20,6 +20,8 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { createTable } from '../adapters/dynamodb/table.ts';
+import { queueSettings } from '../config/deployment.ts';
+import type { HousekeeperConfig } from '../config/schema.ts';
 
 /** The region local clients use (emulators accept any; one fixed value keeps them agreeing). */
 export const LOCAL_REGION = 'us-east-1';
@@ -291,6 +293,24 @@ export interface TaskQueueOptions {
   /** Deliveries of one message before SQS moves it to the DLQ. */
   readonly maxReceiveCount: number;
   readonly visibilityTimeoutSeconds: number;
+}
+
+/** How long a local executor keeps a received task hidden: a stopped run's tasks come back soon. */
+export const LOCAL_VISIBILITY_TIMEOUT_SECONDS = 30;
+
+/**
+ * The local task queue for a configuration: the deployed queue's redrive bound
+ * (`maxReceiveCount` = `task_max_attempts`, see {@link queueSettings}), so that the retry policy
+ * ends the same way locally, and a short visibility timeout instead of the deployed
+ * 6 × `executor_timeout`.
+ */
+export function localTaskQueueOptions(config: HousekeeperConfig): TaskQueueOptions {
+  return {
+    queueName: 'amphora-housekeeper-tasks',
+    deadLetterQueueName: 'amphora-housekeeper-tasks-dlq',
+    maxReceiveCount: queueSettings(config).maxReceiveCount,
+    visibilityTimeoutSeconds: LOCAL_VISIBILITY_TIMEOUT_SECONDS,
+  };
 }
 
 /** URLs of the created queues. */

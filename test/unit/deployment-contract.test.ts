@@ -7,6 +7,7 @@ import {
   queueSettings,
 } from '../../lib/config/deployment.ts';
 import { parseConfig } from '../../lib/config/schema.ts';
+import { localTaskQueueOptions } from '../../lib/local/emulators.ts';
 
 describe('the deployment contract', () => {
   it.each([
@@ -23,6 +24,17 @@ describe('the deployment contract', () => {
       expect(timeout).toBe(expected);
       expect(timeout).toBeLessThan(interval);
       expect(timeout).toBeLessThan(ttl);
+    },
+  );
+
+  it.each([1, 5, 12])(
+    'gives the local run’s queue the deployed redrive bound: task_max_attempts %i deliveries',
+    (attempts) => {
+      const config = parseConfig({ task_max_attempts: attempts });
+      expect(localTaskQueueOptions(config).maxReceiveCount).toBe(
+        queueSettings(config).maxReceiveCount,
+      );
+      expect(localTaskQueueOptions(config).maxReceiveCount).toBe(attempts);
     },
   );
 
