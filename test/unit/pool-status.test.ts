@@ -82,7 +82,7 @@ describe('status', () => {
     const newer = rec('PRESERVING', {
       id: 'new-preserving',
       ageSeconds: 120,
-      failure: { code: 'REPORTED_FAILED', message: 'lb said so', at: NOW - 120_000 },
+      failure: { code: 'REPORTED', message: 'lb said so', at: NOW - 120_000 },
     });
     const status = await poolStatus(await storeWith(newer, older), config);
 
@@ -98,7 +98,7 @@ describe('status', () => {
       /^ {2}1\s+old-preserved\s+default\s+PRESERVED\s+3h\s+unplug.*BOOT_FAILED: kernel panic$/,
     );
     expect(screen[head + 3]).toMatch(
-      /^ {2}2\s+new-preserving\s+.*PRESERVING\s+2m\s+.*REPORTED_FAILED: lb said so$/,
+      /^ {2}2\s+new-preserving\s+.*PRESERVING\s+2m\s+.*REPORTED: lb said so$/,
     );
   });
 
