@@ -48,13 +48,7 @@ import {
   localConfig,
 } from '../lib/local/local-config.ts';
 import { type LocalStack, runLocal } from '../lib/local/local-runner.ts';
-import {
-  jsonShape,
-  OUTPUT_FORMATS,
-  type OutputFormat,
-  render,
-  styleFor,
-} from '../lib/local/output.ts';
+import { OUTPUT_FORMATS, type OutputFormat, render, styleFor } from '../lib/local/output.ts';
 import { seededRandom } from '../lib/local/random.ts';
 import { describeUnexpected } from '../lib/local/unexpected.ts';
 import {
@@ -713,7 +707,7 @@ dlqCommand(
 ).action(async (opts) =>
   withStack(opts, async (s) => {
     const views = (await s.deadLetters.list()).map((m) => viewDeadLetter(m, s.clock.now()));
-    emit(opts, jsonShape(views), () => formatDeadLetters(views, style));
+    emit(opts, views, () => formatDeadLetters(views, style));
     if (views.length === 0) noteIfThrowAwayQueues(s);
   }),
 );
