@@ -4,7 +4,9 @@
  * opens a stack (the local one, or a deployed one with `--target aws`) and calls the use cases.
  */
 import { readFileSync } from 'node:fs';
+import tab from '@bomb.sh/tab/commander';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createSpinner } from 'nanospinner';
 import { MemoryIdempotencyStore } from '../lib/adapters/memory/memory-idempotency-store.ts';
 import { checkPortFree } from '../lib/api/node-server.ts';
 import { consumeBatch } from '../lib/app/consume-messages.ts';
@@ -33,10 +35,12 @@ import { consoleLogger, type Level, type LogFormat } from '../lib/local/console-
 import { cycleLines, decisionSummary, taskLine } from '../lib/local/cycle-summary.ts';
 import {
   formatDeadLetters,
+  formatFaults,
   formatList,
   formatPlan,
   formatRecord,
   formatStatus,
+  planJson,
   recordJson,
 } from '../lib/local/format.ts';
 import { DEFAULT_API_PORT, type LocalApi, startLocalApi } from '../lib/local/local-api.ts';
@@ -47,6 +51,7 @@ import {
   localConfig,
 } from '../lib/local/local-config.ts';
 import { type LocalStack, runLocal } from '../lib/local/local-runner.ts';
+import { OUTPUT_FORMATS, type OutputFormat, render, styleFor } from '../lib/local/output.ts';
 import { seededRandom } from '../lib/local/random.ts';
 import { describeUnexpected } from '../lib/local/unexpected.ts';
 import {
@@ -161,14 +166,44 @@ async function open(opts: StackOptions, executors = false): Promise<OpenStack> {
     defaultsSource: saved ? `${savedConfigFile()} (the last local run’s)` : LOCAL_DEFAULTS_SOURCE,
     ...fileLayer(opts.config),
   });
+  let spinner: Spinner | undefined;
   return openLocalStack({
     config,
     logger,
     env: process.env,
     executors,
-    // Starting DynamoDB Local takes seconds: say so to a person watching.
-    ...(process.stderr.isTTY ? { progress: (m: string) => process.stderr.write(`${m}\n`) } : {}),
-  });
+    // Starting DynamoDB Local takes seconds: a spinner says so to a person watching.
+    progress: (m: string) => {
+      spinner = progress(m);
+    },
+  }).then(
+    (stack) => {
+      spinner?.success();
+      return stack;
+    },
+    (error: unknown) => {
+      spinner?.stop();
+      throw error;
+    },
+  );
+}
+
+type Spinner = ReturnType<typeof createSpinner>;
+
+/**
+ * A spinner on stderr while something takes seconds, only when a person watches (stderr and
+ * stdout are terminals: nanospinner draws by stdout's kind), never in CI or a pipe.
+ */
+function progress(text: string): Spinner | undefined {
+  if (!process.stderr.isTTY || !process.stdout.isTTY || 'CI' in process.env) return undefined;
+  return createSpinner(text, { stream: process.stderr }).start();
+}
+
+/** Writes a line while a spinner may be drawn: the spinner is cleared, then drawn again below. */
+function above(spinner: Spinner | undefined, write: () => void): void {
+  spinner?.clear();
+  write();
+  if (spinner?.isSpinning()) spinner.render();
 }
 
 /** Runs `body` on an opened stack, always closing it. */
@@ -191,6 +226,38 @@ function print(text: string): void {
 
 function printJson(value: unknown): void {
   print(JSON.stringify(value, null, 2));
+}
+
+/** Colours for stdout: none with NO_COLOR, in a pipe or a file, or in CI without FORCE_COLOR. */
+const style = styleFor(process.env, process.stdout.isTTY === true);
+
+interface OutputOptions {
+  output: OutputFormat;
+}
+
+/** Prints a command's result: its JSON shape as JSON or YAML, or its table for people. */
+function emit(opts: OutputOptions, value: unknown, asTable: () => string): void {
+  print(render(opts.output, value, asTable));
+}
+
+/** A remark for people: on stdout under a table, on stderr when stdout carries JSON or YAML. */
+function remark(opts: OutputOptions, line: string): void {
+  if (opts.output === 'table') print(line);
+  else process.stderr.write(`housekeeper: ${line}\n`);
+}
+
+/** Adds `-o json|yaml|table` and its alias `--json` to a command that prints something. */
+function withOutput(command: Command): Command {
+  return command
+    .addOption(
+      new Option(
+        '-o, --output <format>',
+        'print a table, or the documented JSON shape as JSON or YAML',
+      )
+        .choices([...OUTPUT_FORMATS])
+        .default('table'),
+    )
+    .addOption(new Option('--json', 'the same as -o json').implies({ output: 'json' }));
 }
 
 /** Adds the options every command that opens a stack takes. */
@@ -229,7 +296,7 @@ function logFormatOption(): Option {
 }
 
 function stackCommand(name: string, description: string): Command {
-  return withStackOptions(program.command(name).description(description));
+  return withOutput(withStackOptions(program.command(name).description(description)));
 }
 
 /** Exit status of a usage error (unknown command or option, bad option value): sysexits' EX_USAGE. */
@@ -297,8 +364,14 @@ program
     } else {
       refuseSecondRun();
       checkLocalDataDriver(config.driver);
-      out('starting DynamoDB Local (data in .local/dynamodb) and the SQS emulator...');
-      stack = await openLocalStack({ config, logger, env: process.env, serve: true, random });
+      const starting = 'starting DynamoDB Local (data in .local/dynamodb) and the SQS emulator...';
+      const spinner = opts.cycles ? progress(starting) : undefined;
+      if (!spinner) out(starting);
+      try {
+        stack = await openLocalStack({ config, logger, env: process.env, serve: true, random });
+      } finally {
+        spinner?.success();
+      }
       try {
         checkLocalDataDriver(config.driver, undefined, await poolInUse(stack.store));
       } catch (error) {
@@ -365,29 +438,27 @@ program
 stackCommand(
   'status',
   'show the pool: spares against target, every state, the preserved queue, what waits for an operator',
-)
-  .option('--json', 'print JSON')
-  .action(async (opts) =>
-    withStack(opts, async (s) => {
-      const [status, depths] = await Promise.all([
-        poolStatus(s.store, s.config),
-        s.deadLetters.depths(),
-      ]);
-      const queues = { tasks: depths.queue, deadLetter: depths.deadLetter };
-      if (opts.json) printJson({ ...status, queues });
-      else
-        print(
-          `${formatStatus(status, s.description)}\n  queue ${queues.tasks} task(s) waiting   dead-letter queue ${queues.deadLetter}${queues.deadLetter > 0 ? ' (`housekeeper dlq list`)' : ''}`,
-        );
-    }),
-  );
+).action(async (opts) =>
+  withStack(opts, async (s) => {
+    const [status, depths] = await Promise.all([
+      poolStatus(s.store, s.config),
+      s.deadLetters.depths(),
+    ]);
+    const queues = { tasks: depths.queue, deadLetter: depths.deadLetter };
+    emit(
+      opts,
+      { ...status, queues },
+      () =>
+        `${formatStatus(status, s.description, { now: s.clock.now(), style })}\n\n  queue ${queues.tasks} task(s) waiting   dead-letter queue ${queues.deadLetter}${queues.deadLetter > 0 ? style.red(' (`housekeeper dlq list`, then `housekeeper dlq redrive --all`)') : ''}`,
+    );
+  }),
+);
 
 stackCommand('list', 'list amphorae, oldest in their state first')
   .addOption(new Option('--state <state>', 'only this state').choices([...AMPHORA_STATES]))
   .option('--pool <pool>', 'only this pool')
   .option('--zone <zone>', 'only this availability zone')
   .option('--limit <n>', 'at most n amphorae in all', wholeNumber('--limit'), 100)
-  .option('--json', 'print JSON')
   .action(async (opts) =>
     withStack(opts, async (s) => {
       const states: AmphoraState[] = opts.state ? [opts.state] : [...AMPHORA_STATES];
@@ -406,38 +477,37 @@ stackCommand('list', 'list amphorae, oldest in their state first')
         ),
       );
       const records = lists.flat().sort(oldestFirst).slice(0, opts.limit);
-      if (opts.json) printJson(records.map(recordJson));
-      else print(formatList(records.map(viewOf)));
+      emit(opts, records.map(recordJson), () => formatList(records.map(viewOf), style));
     }),
   );
 
 stackCommand('show', 'show one amphora with its history')
   .argument('<id>', 'amphora id (or a unique prefix)')
-  .option('--json', 'print JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const record = await resolveAmphora(s.store, id);
-      if (opts.json) printJson(recordJson(record));
-      else print(formatRecord(record));
+      emit(opts, recordJson(record), () => formatRecord(record));
     }),
   );
 
 // -- the planner ------------------------------------------------------------------------------------
 
-stackCommand('plan', 'dry-run the next planner cycle: show what it would decide, change nothing')
-  .option('--json', 'print JSON')
-  .action(async (opts) =>
-    withStack(opts, async (s) => {
-      const report = await runPlannerCycle(
-        { ...s, holder: `cli-plan-${process.pid}` },
-        { dryRun: true },
-      );
-      if (report.status === 'lease-busy')
-        throw new HousekeeperError('a planner cycle is running right now; try again in a moment');
-      if (opts.json) printJson(report.plan);
-      else print(formatPlan(report.plan, `next cycle on ${s.description} (dry run):`));
-    }),
-  );
+stackCommand(
+  'plan',
+  'dry-run the next planner cycle: show what it would decide, change nothing',
+).action(async (opts) =>
+  withStack(opts, async (s) => {
+    const report = await runPlannerCycle(
+      { ...s, holder: `cli-plan-${process.pid}` },
+      { dryRun: true },
+    );
+    if (report.status === 'lease-busy')
+      throw new HousekeeperError('a planner cycle is running right now; try again in a moment');
+    emit(opts, planJson(report.plan), () =>
+      formatPlan(report.plan, `next cycle on ${s.description} (dry run):`, style),
+    );
+  }),
+);
 
 stackCommand('cycle', 'run one planner cycle now')
   .option(
@@ -448,7 +518,6 @@ stackCommand('cycle', 'run one planner cycle now')
     '--drain',
     'then run the executors in this process until the queue is quiet (local, no local run active)',
   )
-  .option('--json', 'print JSON')
   .action(async (opts) =>
     withStack(
       opts,
@@ -465,31 +534,58 @@ stackCommand('cycle', 'run one planner cycle now')
         );
         if (report.status === 'lease-busy')
           throw new HousekeeperError('a planner cycle is running right now; try again in a moment');
-        if (opts.json) printJson(report);
-        else
+        const shape = {
+          status: report.status,
+          tasksSent: report.tasksSent,
+          requested: report.requested,
+          plan: planJson(report.plan),
+        };
+        const table = opts.output === 'table';
+        if (table)
           print(
-            formatPlan(report.plan, `cycle on ${s.description}: ${report.tasksSent} task(s) sent`),
+            formatPlan(
+              report.plan,
+              `cycle on ${s.description}: ${report.tasksSent} task(s) sent`,
+              style,
+            ),
           );
-        if (!opts.drain) return;
+        if (!opts.drain) {
+          if (!table) emit(opts, shape, () => '');
+          return;
+        }
         if (!s.executor || s.executorsRunning) {
-          print(
+          remark(
+            opts,
             'executors are running elsewhere (the local run or the Lambdas); nothing to drain here',
           );
+          if (!table)
+            emit(opts, { ...shape, drain: { ran: false, tasks: 0, waiting: 0 } }, () => '');
           return;
         }
         const deps = { ...s, ...s.executor };
-        // With --json, stdout carries the JSON only.
-        const say = (line: string) => (opts.json ? process.stderr.write(`${line}\n`) : print(line));
         // A boot's CHECK comes back after up to check_max_delay: the queue is quiet only once
         // no message arrived for longer than that (each receive waits up to a second).
         const quietPolls = s.config.check_max_delay + 2;
-        for (let quiet = 0; quiet < quietPolls; ) {
-          const reports = await consumeBatch(deps, s.executor.source, { max: 10 });
-          quiet = reports.length === 0 ? quiet + 1 : 0;
-          for (const r of reports) {
-            const line = taskLine(r);
-            if (line) say(line);
+        const spinner = progress('draining the task queue…');
+        // With JSON or YAML, stdout carries the result only: the task lines go to stderr.
+        const say = (line: string) =>
+          above(spinner, () => (table ? print(line) : process.stderr.write(`${line}\n`)));
+        let tasks = 0;
+        try {
+          for (let quiet = 0; quiet < quietPolls; ) {
+            const reports = await consumeBatch(deps, s.executor.source, { max: 10 });
+            quiet = reports.length === 0 ? quiet + 1 : 0;
+            tasks += reports.length;
+            for (const r of reports) {
+              const line = taskLine(r);
+              if (line) say(line);
+            }
+            spinner?.update(
+              `draining the task queue: ${tasks} task(s) run${quiet > 0 ? `, quiet for ${quiet}/${quietPolls} s` : ''}`,
+            );
           }
+        } finally {
+          spinner?.stop();
         }
         const { counts } = await s.store.getPoolState();
         const waiting = countOf(counts, ['PENDING_CREATE', 'BOOTING', 'PRESERVING']);
@@ -498,6 +594,7 @@ stackCommand('cycle', 'run one planner cycle now')
             `note: ${waiting} amphora(e) still wait on a task; the next local run, or another \`cycle --drain\`, finishes them`,
           );
         }
+        if (!table) emit(opts, { ...shape, drain: { ran: true, tasks, waiting } }, () => '');
       },
       opts.drain === true,
     ),
@@ -505,16 +602,18 @@ stackCommand('cycle', 'run one planner cycle now')
 
 // -- operator actions -----------------------------------------------------------------------------
 
-function noteIfNoExecutor(s: OpenStack): void {
+function noteIfNoExecutor(s: OpenStack, opts: OutputOptions): void {
   if (!s.executorsRunning) {
-    print('note: no local run is active; the next one re-issues this task after task_timeout');
+    remark(
+      opts,
+      'note: no local run is active; the next one re-issues this task after task_timeout',
+    );
   }
 }
 
 stackCommand('claim', 'claim a READY spare for a load balancer (READY → ALLOCATED)')
   .option('--pool <pool>', 'from this pool (required when there are several)')
   .option('--zone <zone>', 'from this availability zone')
-  .option('--json', 'print the claimed amphora as JSON')
   .action(async (opts) =>
     withStack(opts, async (s) => {
       const zones = [
@@ -538,19 +637,25 @@ stackCommand('claim', 'claim a READY spare for a load balancer (READY → ALLOCA
         throw new HousekeeperError(
           `no READY spare${opts.pool ? ` in pool ${opts.pool}` : ''}${opts.zone ? ` in ${opts.zone}` : ''} to claim`,
         );
-      if (opts.json) printJson(recordJson(claimed));
-      else print(`claimed ${claimed.id} (server ${claimed.computeId ?? '-'})`);
+      emit(
+        opts,
+        recordJson(claimed),
+        () => `claimed ${claimed.id} (server ${claimed.computeId ?? '-'})`,
+      );
     }),
   );
 
 stackCommand('deactivate', 'hand amphorae back for removal (→ PENDING_DELETE)')
   .argument('<ids...>', 'amphora ids (or unique prefixes)')
-  .option('--json', 'print one {id, result} per amphora as JSON')
   .action(async (ids: string[], opts) =>
     withStack(opts, async (s) => {
       const results = await deactivateMany(s, ids);
-      if (opts.json) {
-        printJson(results.map((r) => ({ id: r.amphoraId, result: r.result })));
+      if (opts.output !== 'table') {
+        emit(
+          opts,
+          results.map((r) => ({ id: r.amphoraId, result: r.result })),
+          () => '',
+        );
         if (results.some((r) => !DEACTIVATED_RESULTS.includes(r.result))) process.exitCode = 1;
         return;
       }
@@ -565,44 +670,41 @@ stackCommand('deactivate', 'hand amphorae back for removal (→ PENDING_DELETE)'
           process.exitCode = 1;
         }
       }
-      if (results.some((r) => r.result === 'scheduled')) noteIfNoExecutor(s);
+      if (results.some((r) => r.result === 'scheduled')) noteIfNoExecutor(s, opts);
     }),
   );
 
 stackCommand('flag', 'report an amphora as failed (→ ERROR); the planner preserves or removes it')
   .argument('<id>', 'amphora id (or a unique prefix)')
   .requiredOption('--reason <text>', 'what failed', nonEmpty('--reason'))
-  .option('--json', 'print the amphora as JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const r = await flagFailed(s, id, opts.reason);
-      if (opts.json) printJson(recordJson(r));
-      else print(`${r.id}: ${r.state}`);
+      emit(opts, recordJson(r), () => `${r.id}: ${r.state}`);
     }),
   );
 
 stackCommand('preserve', 'ask for an amphora to be preserved for diagnosis (→ PRESERVE)')
   .argument('<id>', 'amphora id (or a unique prefix)')
-  .option('--json', 'print the amphora as JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const r = await requestPreservation(s, id);
-      if (opts.json) return printJson(recordJson(r));
-      print(
-        `${r.id}: ${r.state} (the planner preserves it within maximum_preserved_amphora_count)`,
+      emit(
+        opts,
+        recordJson(r),
+        () =>
+          `${r.id}: ${r.state} (the planner preserves it within maximum_preserved_amphora_count)`,
       );
     }),
   );
 
 stackCommand('retry', 'retry an amphora whose removal or preservation failed for good')
   .argument('<id>', 'amphora id (or a unique prefix)')
-  .option('--json', 'print the amphora as JSON')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
       const r = await retryFailed(s, id);
-      if (opts.json) return printJson(recordJson(r));
-      print(`${r.id}: ${r.task?.type} sent again`);
-      noteIfNoExecutor(s);
+      emit(opts, recordJson(r), () => `${r.id}: ${r.task?.type} sent again`);
+      noteIfNoExecutor(s, opts);
     }),
   );
 
@@ -614,8 +716,11 @@ stackCommand(
     const before = (await s.store.getPoolState()).counts;
     const after = await s.store.repairCounts();
     const same = JSON.stringify(withoutZeros(before)) === JSON.stringify(withoutZeros(after));
-    print(same ? 'the counters were right; nothing changed' : 'counters rebuilt from the records');
-    if (!same) printJson({ before, after });
+    emit(opts, { changed: !same, before: withoutZeros(before), after: withoutZeros(after) }, () =>
+      same
+        ? 'the counters were right; nothing changed'
+        : `counters rebuilt from the records\n${JSON.stringify({ before: withoutZeros(before), after: withoutZeros(after) }, null, 2)}`,
+    );
   }),
 );
 
@@ -626,7 +731,7 @@ const dlq = program
   .description('read the dead-letter queue, and send its messages back to the task queue');
 
 function dlqCommand(name: string, description: string): Command {
-  return withStackOptions(dlq.command(name).description(description));
+  return withOutput(withStackOptions(dlq.command(name).description(description)));
 }
 
 /** A local command with no local run works on throw-away queues: say so when they look empty. */
@@ -641,16 +746,13 @@ function noteIfThrowAwayQueues(s: OpenStack): void {
 dlqCommand(
   'list',
   'show the dead-letter queue, oldest first: task, amphora, error class, receives, age (leaves the messages there)',
-)
-  .option('--json', 'print JSON')
-  .action(async (opts) =>
-    withStack(opts, async (s) => {
-      const views = (await s.deadLetters.list()).map((m) => viewDeadLetter(m, s.clock.now()));
-      if (opts.json) printJson(views);
-      else print(formatDeadLetters(views));
-      if (views.length === 0) noteIfThrowAwayQueues(s);
-    }),
-  );
+).action(async (opts) =>
+  withStack(opts, async (s) => {
+    const views = (await s.deadLetters.list()).map((m) => viewDeadLetter(m, s.clock.now()));
+    emit(opts, views, () => formatDeadLetters(views, style));
+    if (views.length === 0) noteIfThrowAwayQueues(s);
+  }),
+);
 
 dlqCommand(
   'redrive',
@@ -658,7 +760,6 @@ dlqCommand(
 )
   .argument('[ids...]', 'message ids, as `dlq list` shows them')
   .option('--all', 'every message in the dead-letter queue')
-  .option('--json', 'print one {messageId, result} per message as JSON')
   .action(async (ids: string[], opts, command: Command) => {
     if ((opts.all === true) === ids.length > 0) {
       command.error('error: give either --all or message ids');
@@ -667,7 +768,7 @@ dlqCommand(
       const results = await s.deadLetters.redrive(opts.all ? 'all' : ids);
       const failed = results.filter((r) => r.result !== 'redriven');
       if (failed.length > 0) process.exitCode = 1;
-      if (opts.json) return printJson(results);
+      if (opts.output !== 'table') return emit(opts, results, () => '');
       if (results.length === 0) {
         print('(the dead-letter queue is empty)');
         noteIfThrowAwayQueues(s);
@@ -684,12 +785,23 @@ dlqCommand(
 const noop = program.command('noop').description('control the noop driver’s simulated cloud');
 
 function noopCommand(name: string, description: string): Command {
-  return withStackOptions(noop.command(name).description(description));
+  return withOutput(withStackOptions(noop.command(name).description(description)));
 }
 
 function controlOf(s: OpenStack) {
   if (!s.control) throw new HousekeeperError('the configured driver is not noop');
   return s.control;
+}
+
+/** A fault rule's JSON shape: id, operation, error, then times or probability. */
+function ruleJson(rule: FaultRule) {
+  return {
+    id: rule.id,
+    operation: rule.operation,
+    error: rule.error,
+    ...(rule.times !== undefined ? { times: rule.times } : {}),
+    ...(rule.probability !== undefined ? { probability: rule.probability } : {}),
+  };
 }
 
 function faultLine(rule: FaultRule): string {
@@ -718,7 +830,6 @@ noopCommand('fault', 'make driver operations fail: the next N times, or with a p
   )
   .option('--times <n>', 'fail the next n calls', wholeNumber('--times'))
   .option('--probability <p>', 'fail each call with probability p (0 to 1)', probability)
-  .option('--json', 'print the rule as JSON')
   .action(async (opts, command: Command) => {
     if (opts.operation !== '*' && !NOOP_OPERATIONS.includes(opts.operation)) {
       command.error(
@@ -735,8 +846,7 @@ noopCommand('fault', 'make driver operations fail: the next N times, or with a p
         ...(opts.times !== undefined ? { times: opts.times } : {}),
         ...(opts.probability !== undefined ? { probability: opts.probability } : {}),
       });
-      if (opts.json) printJson(rule);
-      else print(faultLine(rule));
+      emit(opts, ruleJson(rule), () => faultLine(rule));
     });
   });
 
@@ -752,7 +862,11 @@ noopCommand(
         { tags: opts.tag, ...(opts.owner ? { ownerId: opts.owner } : {}) },
         Date.now(),
       );
-      print(`image ${id} published with tag(s) ${opts.tag.join(', ')}`);
+      emit(
+        opts,
+        { imageId: id, tags: opts.tag, ...(opts.owner ? { ownerId: opts.owner } : {}) },
+        () => `image ${id} published with tag(s) ${opts.tag.join(', ')}`,
+      );
     }),
   );
 
@@ -778,29 +892,41 @@ for (const [name, description, act] of [
           throw new HousekeeperError(`amphora ${record.id} (${record.state}) has no server yet`);
         }
         await act(control, record.computeId);
-        print(
-          `server ${record.computeId} of amphora ${record.id} ${name === 'lose' ? 'deleted' : 'put in ERROR'} in the simulated cloud; the next sweeps will find it`,
+        emit(
+          opts,
+          {
+            amphoraId: record.id,
+            serverId: record.computeId,
+            server: name === 'lose' ? 'deleted' : 'ERROR',
+          },
+          () =>
+            `server ${record.computeId} of amphora ${record.id} ${name === 'lose' ? 'deleted' : 'put in ERROR'} in the simulated cloud; the next sweeps will find it`,
         );
       }),
     );
 }
 
-noopCommand('faults', 'list the active fault rules')
-  .option('--json', 'print JSON')
-  .action(async (opts) =>
-    withStack(opts, async (s) => {
-      const rules = await controlOf(s).faults();
-      if (opts.json) printJson(rules);
-      else print(rules.length === 0 ? '(no fault rules)' : rules.map(faultLine).join('\n'));
-    }),
-  );
+noopCommand('faults', 'list the active fault rules').action(async (opts) =>
+  withStack(opts, async (s) => {
+    const rules = await controlOf(s).faults();
+    emit(opts, rules.map(ruleJson), () => formatFaults(rules, style));
+  }),
+);
 
 noopCommand('clear', 'remove every fault rule').action(async (opts) =>
   withStack(opts, async (s) => {
-    await controlOf(s).clearFaults();
-    print('fault rules cleared');
+    const control = controlOf(s);
+    const cleared = (await control.faults()).length;
+    await control.clearFaults();
+    emit(opts, { cleared }, () => `${cleared} fault rule(s) cleared`);
   }),
 );
+
+// -- shell completion -----------------------------------------------------------------------------
+
+// `housekeeper completion bash|zsh|fish|powershell` prints the script; the script asks
+// `housekeeper complete -- <words>` (hidden) for the candidates, from the commands defined above.
+tab(program, { completionCommandName: 'completion' });
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@
  * count, the preserved queue in order and the amphorae that wait for an operator.
  */
 import type { AmphoraRecord, AmphoraState } from '../domain/amphora.ts';
+import { allocatedGhosts } from '../domain/ghosts.ts';
 import { currentImage, needsOperator } from '../domain/planner.ts';
 import { countOf, stateTotals } from '../domain/pool.ts';
 import { poolTarget, type Settings } from '../domain/settings.ts';
@@ -27,6 +28,29 @@ export interface ZoneStatus {
   readonly ready: number;
   readonly target: number;
   readonly deploying: number;
+  /** Creates that failed since the last one that reached READY (quota, a bad image, …), if any. */
+  readonly createFailures?: { readonly inARow: number; readonly lastAt?: string };
+}
+
+/** A preserved (or preserving) amphora, in its place in the queue. */
+export interface PreservedView extends AmphoraView {
+  /** 1 is the oldest: the first evicted under the `cycle` scheme. */
+  readonly position: number;
+  readonly queuedAt: string;
+  readonly preservedAt?: string;
+}
+
+/** An amphora that waits for an operator, with the exact commands that help. */
+export interface OperatorView extends AmphoraView {
+  readonly commands: readonly string[];
+}
+
+/** An ALLOCATED amphora whose server a sweep found gone or broken: the load balancer's problem. */
+export interface GhostView extends AmphoraView {
+  readonly missingSince: string;
+  /** The server's status when it is listed but broken; absent when it is gone. */
+  readonly serverStatus?: string;
+  readonly commands: readonly string[];
 }
 
 /** One pool, as shown. */
@@ -51,9 +75,9 @@ export interface PoolStatus {
   readonly preserved: { readonly count: number; readonly max: number; readonly scheme: string };
   readonly pools: readonly PoolView[];
   readonly states: Readonly<Record<AmphoraState, number>>;
-  readonly preservedQueue: readonly AmphoraView[];
-  readonly needsOperator: readonly AmphoraView[];
-  /** Present while the cloud refuses (the breaker is open): why nothing is happening. */
+  readonly preservedQueue: readonly PreservedView[];
+  readonly needsOperator: readonly OperatorView[];
+  readonly allocatedGhosts: readonly GhostView[];
   /** The last planner cycle: when it ended and what it did (absent before the first). */
   readonly lastCycle?: {
     readonly at: string;
@@ -62,6 +86,7 @@ export interface PoolStatus {
     readonly tasksSent: number;
     readonly error?: string;
   };
+  /** Present while the cloud refuses (the breaker is open): why nothing is happening. */
   readonly cloud?: {
     readonly refusing: true;
     readonly kind: string;
@@ -69,7 +94,32 @@ export interface PoolStatus {
     readonly nextProbe: string;
     readonly error?: string;
   };
+  /**
+   * While the cloud does not refuse: refusals seen since the last success (too few to open the
+   * breaker), and when it last recovered from refusing, as the executors recorded them.
+   */
+  readonly cloudRecent?: {
+    readonly refusalsInARow: number;
+    readonly kind?: string;
+    readonly error?: string;
+    readonly recoveredAt?: string;
+  };
 }
+
+/** The id as the CLI's commands take it (a unique prefix is enough). */
+function shortId(id: string): string {
+  return id.slice(0, 8);
+}
+
+/** The commands that help an amphora whose task was given up. */
+export function remedies(v: Pick<AmphoraView, 'id' | 'state'>): string[] {
+  const id = shortId(v.id);
+  return v.state === 'PRESERVING'
+    ? [`housekeeper retry ${id}`, `housekeeper deactivate ${id}`]
+    : [`housekeeper retry ${id}`];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
 
 /** One record for display. */
 export function viewOf(r: AmphoraRecord): AmphoraView {
@@ -105,6 +155,12 @@ export async function poolStatus(
       .filter((pool) => countOf(counts, ['PENDING_DELETE'], { pool }) > 0)
       .map((pool) => store.listByState(pool, 'PENDING_DELETE')),
   );
+  const allocated = await Promise.all(
+    Object.keys(counts)
+      .filter((pool) => countOf(counts, ['ALLOCATED'], { pool }) > 0)
+      .map((pool) => store.listByState(pool, 'ALLOCATED')),
+  );
+  const ghosts = allocatedGhosts(allocated.flat());
   const blocked = [...removing.flat(), ...queue.filter((r) => r.state === 'PRESERVING')].filter(
     needsOperator,
   );
@@ -121,13 +177,26 @@ export async function poolStatus(
         : {}),
       ...(image.imageId !== undefined ? { imageId: image.imageId } : {}),
       ...(image.error !== undefined ? { imageError: image.error } : {}),
-      zones: spec.zones.map((z) => ({
-        zone: z.name,
-        ...(z.compute_zone !== undefined ? { computeZone: z.compute_zone } : {}),
-        ready: countOf(counts, ['READY'], { pool: spec.name, zone: z.name }),
-        target: spec.spare_amphora_pool_size,
-        deploying: countOf(counts, deploying, { pool: spec.name, zone: z.name }),
-      })),
+      zones: spec.zones.map((z) => {
+        const stats = state.zones.find((s) => s.pool === spec.name && s.zone === z.name);
+        return {
+          zone: z.name,
+          ...(z.compute_zone !== undefined ? { computeZone: z.compute_zone } : {}),
+          ready: countOf(counts, ['READY'], { pool: spec.name, zone: z.name }),
+          target: spec.spare_amphora_pool_size,
+          deploying: countOf(counts, deploying, { pool: spec.name, zone: z.name }),
+          ...(stats && stats.consecutiveFailures > 0
+            ? {
+                createFailures: {
+                  inARow: stats.consecutiveFailures,
+                  ...(stats.lastFailureAt !== undefined
+                    ? { lastAt: iso(stats.lastFailureAt) }
+                    : {}),
+                },
+              }
+            : {}),
+        };
+      }),
     };
   });
   return {
@@ -146,8 +215,22 @@ export async function poolStatus(
     },
     pools,
     states,
-    preservedQueue: queue.map(viewOf),
-    needsOperator: blocked.map(viewOf),
+    preservedQueue: queue.map((r, i) => ({
+      ...viewOf(r),
+      position: i + 1,
+      queuedAt: iso(r.preservation?.queuedAt ?? r.stateSince),
+      ...(r.preservation?.preservedAt !== undefined
+        ? { preservedAt: iso(r.preservation.preservedAt) }
+        : {}),
+    })),
+    needsOperator: blocked.map((r) => ({ ...viewOf(r), commands: remedies(r) })),
+    allocatedGhosts: ghosts.map((r) => ({
+      ...viewOf(r),
+      missingSince: iso(r.missing!.since),
+      ...(r.missing?.status !== undefined ? { serverStatus: r.missing.status } : {}),
+      // The load balancer's server is gone: hand the amphora back, so that its record is removed.
+      commands: [`housekeeper deactivate ${shortId(r.id)}`],
+    })),
     ...(last
       ? {
           lastCycle: {
@@ -167,6 +250,24 @@ export async function poolStatus(
             since: new Date(state.cloud.since ?? 0).toISOString(),
             nextProbe: new Date(state.cloud.probeAt ?? 0).toISOString(),
             ...(state.cloud.lastError !== undefined ? { error: state.cloud.lastError } : {}),
+          },
+        }
+      : {}),
+    ...(state.cloud &&
+    state.cloud.state !== 'refusing' &&
+    (state.cloud.failures > 0 || state.cloud.recoveredAt !== undefined)
+      ? {
+          cloudRecent: {
+            refusalsInARow: state.cloud.failures,
+            ...(state.cloud.failures > 0 && state.cloud.kind !== undefined
+              ? { kind: state.cloud.kind }
+              : {}),
+            ...(state.cloud.failures > 0 && state.cloud.lastError !== undefined
+              ? { error: state.cloud.lastError }
+              : {}),
+            ...(state.cloud.recoveredAt !== undefined
+              ? { recoveredAt: iso(state.cloud.recoveredAt) }
+              : {}),
           },
         }
       : {}),

@@ -1,31 +1,39 @@
 /** Plain-text renderings of the pool, records and plans for the operator CLI. */
-import type { AmphoraView, PoolStatus } from '../app/pool-status.ts';
+import { type AmphoraView, type PoolStatus, remedies } from '../app/pool-status.ts';
 import { AMPHORA_STATES, type AmphoraRecord } from '../domain/amphora.ts';
 import type { DeadLetterView } from '../domain/dead-letters.ts';
 import type { Note, Plan } from '../domain/planner.ts';
+import type { FaultRule } from '../drivers/noop/noop-driver.ts';
+import { jsonField, jsonShape, PLAIN, type Style, table } from './output.ts';
 
 function zoneName(zone: string): string {
   return zone === '*' ? 'no zone' : zone;
 }
 
-function viewLine(v: AmphoraView): string {
-  return [
-    v.id,
-    v.pool.padEnd(8),
-    v.state.padEnd(14),
-    zoneName(v.zone).padEnd(8),
-    `since ${v.since}`,
-    v.preservation ? `  ${v.preservation}` : '',
-    v.failure ? `  ${v.failure}` : '',
-  ]
-    .join('  ')
-    .trimEnd();
+/** The cells of a record in a table: id, pool, state, zone, since. */
+function viewCells(v: AmphoraView, style: Style): string[] {
+  return [v.id, v.pool, stateCell(v.state, style), zoneName(v.zone), v.since];
 }
 
-/** The pool status as a few lines of text. */
-export function formatStatus(s: PoolStatus, where: string): string {
+function stateCell(state: string, style: Style): string {
+  if (state === 'READY') return style.green(state);
+  if (['ERROR', 'PRESERVE', 'PRESERVING', 'PRESERVED'].includes(state)) return style.yellow(state);
+  return state;
+}
+
+/** How long ago an ISO time was, in the largest whole unit. */
+function ago(isoTime: string, now: number): string {
+  return age(Math.max(0, Math.round((now - Date.parse(isoTime)) / 1000)));
+}
+
+/** The pool status as one screen of text: headline, tables, then what needs attention. */
+export function formatStatus(
+  s: PoolStatus,
+  where: string,
+  { now = Date.now(), style = PLAIN }: { readonly now?: number; readonly style?: Style } = {},
+): string {
   const lines = [
-    `pool on ${where}`,
+    style.bold(`pool on ${where}`),
     `  spares READY ${s.spares.ready}/${s.spares.target}   deploying ${s.deploying.count}/${s.deploying.cap}   preserved ${s.preserved.count}/${s.preserved.max} (${s.preserved.scheme})`,
     `  ${AMPHORA_STATES.map((st) => `${st} ${s.states[st]}`).join('  ')}`,
   ];
@@ -34,48 +42,119 @@ export function formatStatus(s: PoolStatus, where: string): string {
     !last
       ? '  last planner run: none yet'
       : last.outcome === 'failed'
-        ? `  last planner run: FAILED at ${last.at}: ${last.error ?? 'unknown error'}`
-        : `  last planner run: ${last.at}, ${last.decisions} decision(s), ${last.tasksSent} task(s) sent`,
+        ? style.red(`  last planner run: FAILED at ${last.at}: ${last.error ?? 'unknown error'}`)
+        : `  last planner run: ${last.at}, ${last.decisions} decision(s), ${last.tasksSent} task(s) sent (${ago(last.at, now)} ago)`,
   );
   if (s.cloud) {
     lines.push(
-      `  THE CLOUD REFUSES (${s.cloud.kind}${s.cloud.error ? `: ${s.cloud.error}` : ''}) since ${s.cloud.since}: no cloud work; next probe ${s.cloud.nextProbe}`,
+      style.red(
+        `  THE CLOUD REFUSES (${s.cloud.kind}${s.cloud.error ? `: ${s.cloud.error}` : ''}) since ${s.cloud.since}: no cloud work; next probe ${s.cloud.nextProbe}`,
+      ),
+    );
+    if (s.cloud.kind === 'Unauthorized')
+      lines.push('    → check the credentials (clouds.yaml, or the deployment’s secret)');
+  } else if (s.cloudRecent) {
+    const r = s.cloudRecent;
+    lines.push(
+      `  cloud: ${r.refusalsInARow > 0 ? style.yellow(`${r.refusalsInARow} refusal(s) in a row (${r.kind ?? 'unknown'}${r.error ? `: ${r.error}` : ''}), not yet refusing`) : 'answering'}${r.recoveredAt ? `; last recovered from refusing at ${r.recoveredAt}` : ''}`,
+    );
+  } else {
+    lines.push('  cloud: answering (no refusal recorded)');
+  }
+  lines.push(
+    '',
+    table(
+      ['POOL', 'ZONE', 'READY', 'TARGET', 'DEPLOYING', 'CREATE FAILURES', 'IMAGE'],
+      s.pools.flatMap((p) =>
+        p.zones.map((z) => [
+          p.pool,
+          zoneName(z.zone),
+          z.ready < z.target ? style.yellow(String(z.ready)) : String(z.ready),
+          String(z.target),
+          `${z.deploying}${p.zones.length === 1 && p.deployingCap !== undefined ? `/${p.deployingCap}` : ''}`,
+          z.createFailures
+            ? style.yellow(
+                `${z.createFailures.inARow} in a row${z.createFailures.lastAt ? `, last ${ago(z.createFailures.lastAt, now)} ago` : ''}`,
+              )
+            : '-',
+          p.imageError ? style.red(`cannot boot: ${p.imageError}`) : (p.imageId ?? '-'),
+        ]),
+      ),
+      style,
+      '  ',
+    ),
+  );
+  if (s.preservedQueue.length > 0) {
+    const full = s.preserved.count >= s.preserved.max;
+    lines.push(
+      '',
+      `preserved queue, oldest first (${s.preserved.scheme}: ${
+        s.preserved.scheme === 'cycle'
+          ? full
+            ? 'the next failure evicts #1'
+            : 'kept until the queue is full, then the oldest goes first'
+          : full
+            ? 'kept; further failures are removed, not preserved'
+            : 'kept until an operator deactivates them'
+      }):`,
+      table(
+        ['#', 'ID', 'POOL', 'STATE', 'PRESERVED FOR', 'METHOD', 'WHY'],
+        s.preservedQueue.map((v) => [
+          String(v.position),
+          v.id,
+          v.pool,
+          stateCell(v.state, style),
+          ago(v.queuedAt, now),
+          v.preservation ?? '-',
+          v.failure ?? '-',
+        ]),
+        style,
+        '  ',
+      ),
     );
   }
-  if (s.pools.length > 1 || s.pools.some((p) => p.zones.length > 1 || p.zones[0]?.zone !== '*')) {
-    for (const p of s.pools) {
-      const zones = p.zones.map((z) => `${zoneName(z.zone)} ${z.ready}/${z.target}`).join(', ');
+  if (s.needsOperator.length > 0) {
+    lines.push('', style.red('waiting for an operator:'));
+    for (const v of s.needsOperator) {
       lines.push(
-        `  pool ${p.pool}: READY ${p.ready}/${p.target} (${zones})  deploying ${p.deploying}${p.deployingCap !== undefined ? `/${p.deployingCap}` : ''}${p.imageId ? `  image ${p.imageId}` : ''}${p.imageError ? `  cannot boot: ${p.imageError}` : ''}`,
+        `  ${v.id}  ${v.pool}  ${v.state}  since ${v.since}${v.failure ? `  ${v.failure}` : ''}`,
+        `    → ${remedyOf(v)}`,
       );
     }
   }
-  if (s.preservedQueue.length > 0) {
-    lines.push('preserved queue, oldest first:');
-    for (const [i, v] of s.preservedQueue.entries()) {
-      lines.push(`  ${String(i + 1).padStart(2)}. ${viewLine(v)}`);
+  if (s.allocatedGhosts.length > 0) {
+    lines.push(
+      '',
+      style.red(
+        'ALLOCATED amphorae whose server is gone or broken (the load balancer needs an operator):',
+      ),
+    );
+    for (const g of s.allocatedGhosts) {
+      lines.push(
+        `  ${g.id}  ${g.pool}  server ${g.computeId ?? '-'} ${g.serverStatus ? `in ${g.serverStatus}` : 'missing'} since ${g.missingSince}`,
+        `    → fail the load balancer over, then \`${g.commands[0]}\` removes the record`,
+      );
     }
-  }
-  if (s.needsOperator.length > 0) {
-    lines.push('waiting for an operator:');
-    for (const v of s.needsOperator) lines.push(`  ${viewLine(v)}\n    ${remedyOf(v)}`);
   }
   return lines.join('\n');
 }
 
 /** What an operator can do about an amphora whose task was given up. */
 export function remedyOf(v: Pick<AmphoraView, 'id' | 'state'>): string {
-  const id = v.id.slice(0, 8);
+  const [retry, deactivate] = remedies(v);
   return v.state === 'PRESERVING'
-    ? `→ \`housekeeper retry ${id}\` preserves it again, \`housekeeper deactivate ${id}\` removes it`
-    : `→ \`housekeeper retry ${id}\` tries the removal again`;
+    ? `\`${retry}\` preserves it again, \`${deactivate}\` removes it`
+    : `\`${retry}\` tries the removal again`;
 }
 
 /** A header row, then one line per record. */
-export function formatList(views: readonly AmphoraView[]): string {
+export function formatList(views: readonly AmphoraView[], style: Style = PLAIN): string {
   if (views.length === 0) return '(no amphorae)';
-  const header = ['ID'.padEnd(36), 'POOL'.padEnd(8), 'STATE'.padEnd(14), 'ZONE'.padEnd(8), 'SINCE'];
-  return [header.join('  '), ...views.map(viewLine)].join('\n');
+  return table(
+    ['ID', 'POOL', 'STATE', 'ZONE', 'SINCE'],
+    views.map((v) => viewCells(v, style)),
+    style,
+  );
 }
 
 /** An age in the largest whole unit: `42s`, `5m`, `3h`, `2d`. */
@@ -87,11 +166,11 @@ function age(seconds: number): string {
 }
 
 /** The dead letters, a header row then one line each, oldest first. */
-export function formatDeadLetters(views: readonly DeadLetterView[]): string {
+export function formatDeadLetters(views: readonly DeadLetterView[], style: Style = PLAIN): string {
   if (views.length === 0) return '(the dead-letter queue is empty)';
-  const rows = [
+  return table(
     ['MESSAGE ID', 'TASK', 'AMPHORA', 'ERROR CLASS', 'RECEIVES', 'AGE'],
-    ...views.map((v) => [
+    views.map((v) => [
       v.messageId,
       v.taskType,
       v.amphoraId?.slice(0, 8) ?? '-',
@@ -99,13 +178,8 @@ export function formatDeadLetters(views: readonly DeadLetterView[]): string {
       String(v.receiveCount),
       age(v.ageSeconds),
     ]),
-  ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map((r) =>
-      r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '),
-    )
-    .join('\n');
+    style,
+  );
 }
 
 /** One record with its history. */
@@ -175,22 +249,73 @@ const NOTE_DECISIONS: Partial<Record<string, string>> = {
   FLEET_CURRENT: 'every spare has the current launch',
 };
 
-/** A plan's decisions and notes. */
-export function formatPlan(p: Plan, heading: string): string {
+/** A plan's decisions (a table: reasons, changes, tasks) and notes. */
+export function formatPlan(p: Plan, heading: string, style: Style = PLAIN): string {
   const lines = [heading];
   if (p.decisions.length === 0) lines.push('  nothing to do');
-  for (const d of p.decisions) {
-    const changes = d.changes.map(
-      (c) =>
-        `${c.from === 'NEW' ? `new amphora in ${c.pool} ${zoneName(c.zone)}` : c.amphoraId} ${c.from === 'NEW' ? '' : `${c.from} `}→ ${c.to}`,
-    );
-    const tasks = d.tasks.map((t) => t.task.type);
+  else
     lines.push(
-      `  ${d.reasons.join('+')}: ${changes.length > 0 ? changes.join('; ') : (NOTE_DECISIONS[d.reasons[0]!] ?? d.reasons[0])}${tasks.length > 0 ? `  [tasks: ${tasks.join(', ')}]` : ''}`,
+      table(
+        ['REASON', 'CHANGES', 'TASKS'],
+        p.decisions.map((d) => {
+          const changes = d.changes.map(
+            (c) =>
+              `${c.from === 'NEW' ? `new amphora in ${c.pool} ${zoneName(c.zone)}` : c.amphoraId.slice(0, 8)} ${c.from === 'NEW' ? '' : `${c.from} `}→ ${c.to}`,
+          );
+          return [
+            d.reasons.join('+'),
+            changes.length > 0
+              ? changes.join('\n')
+              : (NOTE_DECISIONS[d.reasons[0]!] ?? d.reasons[0]!),
+            d.tasks.length > 0 ? d.tasks.map((t) => t.task.type).join(', ') : '-',
+          ];
+        }),
+        style,
+        '  ',
+      ),
     );
-  }
-  for (const n of p.notes) lines.push(`  note: ${noteLine(n)}`);
+  for (const n of p.notes) lines.push(`  ${style.yellow('note:')} ${noteLine(n)}`);
   return lines.join('\n');
+}
+
+/**
+ * A plan as `plan -o json` prints it: the figures it was made from, then each decision's
+ * reasons, changes and tasks (not its raw writes), and the notes; times as ISO 8601.
+ */
+export function planJson(p: Plan): Record<string, unknown> {
+  return {
+    spareReady: p.spareReady,
+    spareTarget: p.spareTarget,
+    stateCounts: p.stateCounts,
+    pools: jsonShape(p.pools),
+    zones: jsonShape(p.zones),
+    decisions: p.decisions.map((d) => ({
+      reasons: d.reasons,
+      changes: jsonShape(d.changes),
+      tasks: d.tasks.map((t) =>
+        jsonShape({
+          ...t.task,
+          ...(t.delaySeconds !== undefined ? { delaySeconds: t.delaySeconds } : {}),
+        }),
+      ),
+    })),
+    notes: jsonShape(p.notes),
+  };
+}
+
+/** The noop driver's fault rules under a header row. */
+export function formatFaults(rules: readonly FaultRule[], style: Style = PLAIN): string {
+  if (rules.length === 0) return '(no fault rules)';
+  return table(
+    ['ID', 'OPERATION', 'ERROR', 'FAILS'],
+    rules.map((r) => [
+      r.id,
+      r.operation,
+      r.error,
+      r.times !== undefined ? `the next ${r.times} time(s)` : `with probability ${r.probability}`,
+    ]),
+    style,
+  );
 }
 
 /** The top-level keys of a record's JSON, in this order; any other key follows, sorted. */
@@ -217,26 +342,6 @@ const RECORD_KEYS = [
   'history',
 ];
 
-/** A time field of a record (epoch ms as stored): `at`, `…At`, `since`, `stateSince`. */
-function isTimeKey(key: string): boolean {
-  return key.endsWith('At') || ['at', 'since', 'stateSince'].includes(key);
-}
-
-function jsonValue(key: string, value: unknown): unknown {
-  if (typeof value === 'number' && isTimeKey(key)) return new Date(value).toISOString();
-  if (Array.isArray(value)) return value.map((v) => jsonValue('', v));
-  if (value !== null && typeof value === 'object') {
-    const obj = value as Record<string, unknown>;
-    return Object.fromEntries(
-      Object.keys(obj)
-        .sort()
-        .filter((k) => obj[k] !== undefined)
-        .map((k) => [k, jsonValue(k, obj[k])]),
-    );
-  }
-  return value;
-}
-
 /**
  * A record as `show --json` and `list --json` print it: every time an ISO 8601 string, the keys
  * in a fixed order (identity, state, what it runs, then times, version and history), nested
@@ -251,6 +356,6 @@ export function recordJson(record: AmphoraRecord): Record<string, unknown> {
       .sort(),
   ];
   return Object.fromEntries(
-    keys.filter((k) => raw[k] !== undefined).map((k) => [k, jsonValue(k, raw[k])]),
+    keys.filter((k) => raw[k] !== undefined).map((k) => [k, jsonField(k, raw[k])]),
   );
 }

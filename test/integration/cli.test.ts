@@ -610,6 +610,9 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
       '--config',
       '--log-level',
       '--log-format',
+      // Every command but `local` takes these (checked below).
+      '--output',
+      '--json',
     ]);
     // Commands with subcommands, documented one row per subcommand.
     const GROUPS = ['noop', 'dlq'];
@@ -637,11 +640,17 @@ describe('the defects a newcomer found (shared/reports/newcomer.md)', () => {
       );
     }
     const actual = new Map<string, string[]>();
+    const withoutOutput: string[] = [];
     for (const name of names) {
       const help = (await housekeeper(...name.split(' '), '--help')).stdout;
-      actual.set(name, [...new Set(flagsOf(help.slice(help.indexOf('Options:'))))].sort());
+      const options = help.slice(help.indexOf('Options:'));
+      actual.set(name, [...new Set(flagsOf(options))].sort());
+      if (!/-o, --output <format>/.test(options) || !/--json/.test(options))
+        withoutOutput.push(name);
     }
     expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(actual));
+    // -o json|yaml|table and --json on every command that prints, the local run aside.
+    expect(withoutOutput).toEqual(['local', 'completion']);
   }, 120_000);
 
   it('the local run’s DynamoDB Local going away ends in a message, not a bare connection stack trace', async () => {
