@@ -159,10 +159,10 @@ describe('the remedy status suggests for DELETE_FAILED does something', () => {
   });
 
   it.each([
-    ['PENDING_DELETE', '→ `housekeeper retry 12345678` tries the removal again'],
+    ['PENDING_DELETE', '`housekeeper retry 12345678` tries the removal again'],
     [
       'PRESERVING',
-      '→ `housekeeper retry 12345678` preserves it again, `housekeeper deactivate 12345678` removes it',
+      '`housekeeper retry 12345678` preserves it again, `housekeeper deactivate 12345678` removes it',
     ],
   ] as const)(
     'status suggests, for a %s waiting for an operator, only what works',
