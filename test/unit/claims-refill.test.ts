@@ -1,28 +1,12 @@
-/**
- * Claims through the API handler and the refill they cause: the real handler, planner and
- * executor use cases on the in-memory adapters with the noop driver, on a manual clock this
- * loop moves one second at a time (as the refill bench does).
- */
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../lib/adapters/memory/manual-clock.ts';
-import { MemoryCloudState } from '../../lib/adapters/memory/memory-cloud-state.ts';
 import { MemoryIdempotencyStore } from '../../lib/adapters/memory/memory-idempotency-store.ts';
-import { MemoryPoolStore } from '../../lib/adapters/memory/memory-pool-store.ts';
-import { MemoryTaskQueue, memorySource } from '../../lib/adapters/memory/memory-task-queue.ts';
 import { handleApiRequest } from '../../lib/api/handler.ts';
 import { consumeBatch } from '../../lib/app/consume-messages.ts';
-import {
-  type PlannerDeps,
-  requestPlannerRun,
-  runRequestedCycles,
-} from '../../lib/app/run-planner-cycle.ts';
-import { parseConfig } from '../../lib/config/schema.ts';
+import { requestPlannerRun, runRequestedCycles } from '../../lib/app/run-planner-cycle.ts';
 import { countOf } from '../../lib/domain/pool.ts';
 import { decodeTask } from '../../lib/domain/tasks.ts';
-import { NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
 import type { PlannerWake } from '../../lib/ports/planner-wake.ts';
-import { noMetrics, silentLogger } from '../../lib/ports/telemetry.ts';
+import { refillWorld } from '../support/refill-world.ts';
 
 const TARGET = 6;
 const CAP = 2;
@@ -31,25 +15,12 @@ const INTERVAL = 60;
 
 /** A pool filled to target, with an API over it whose wake is `wake(plannerDeps)`. */
 async function world(wakeWith: (run: () => Promise<unknown>) => PlannerWake) {
-  const clock = new ManualClock();
-  const store = new MemoryPoolStore();
-  const queue = new MemoryTaskQueue(clock, { visibilityTimeoutSeconds: 30 });
-  const source = memorySource(queue);
-  const config = parseConfig({
-    spare_amphora_pool_size: TARGET,
-    maximum_deploying_amphora_count: CAP,
-    housekeeping_interval: INTERVAL,
-    check_initial_delay: BOOT,
-    check_max_delay: BOOT,
+  const { clock, store, queue, source, common, executor, planner } = refillWorld({
+    target: TARGET,
+    cap: CAP,
+    boot: BOOT,
+    interval: INTERVAL,
   });
-  const driver = new NoopDriver(
-    { state: new MemoryCloudState(), clock, newId: randomUUID, random: () => 0.5 },
-    config.ownership_tag,
-    { bootSeconds: BOOT, bootFailureRate: 0 },
-  );
-  const common = { store, queue, clock, newId: randomUUID, config, logger: silentLogger };
-  let holders = 0;
-  const planner = (): PlannerDeps => ({ ...common, metrics: noMetrics, holder: `p-${++holders}` });
   // Deploying, after every write that can change it.
   let peakDeploying = 0;
   const deploying = async () =>
@@ -76,7 +47,7 @@ async function world(wakeWith: (run: () => Promise<unknown>) => PlannerWake) {
     for (let s = 0; s < seconds; s++) {
       if (Math.floor(clock.now() / 1000) % INTERVAL === 0) await runRequestedCycles(planner());
       for (;;) {
-        const reports = await consumeBatch({ ...common, driver, metrics: noMetrics }, source, {
+        const reports = await consumeBatch(executor, source, {
           max: 10,
         });
         if (reports.length === 0) break;
