@@ -586,6 +586,9 @@ describe('the service end to end through the CLI (noop driver, emulators)', () =
       '--times',
       '2',
     );
+    // The local run's executors read the fault rules at most FAULT_RULES_MAX_AGE_MS (1 s) late:
+    // claim only once they see the rule, so that the refill's first CHECK meets it.
+    await new Promise((r) => setTimeout(r, 2_000));
     await pool.json('claim');
     const stuck = await pool.until((s) => s.queues.deadLetter === 1, 40, 'dead-lettered');
     const dead = (await pool.json('dlq', 'list')) as Array<Record<string, unknown>>;
