@@ -19,6 +19,8 @@ export const ENV = {
   queueUrl: 'HOUSEKEEPER_QUEUE_URL',
   deadLetterQueueUrl: 'HOUSEKEEPER_DLQ_URL',
   credentialsSecretArn: 'HOUSEKEEPER_CREDENTIALS_SECRET_ARN',
+  /** The planner the API function wakes after a claim, a release or a failure report. */
+  plannerFunctionName: 'HOUSEKEEPER_PLANNER_FUNCTION_NAME',
   dynamodbEndpoint: 'HOUSEKEEPER_DYNAMODB_ENDPOINT',
   sqsEndpoint: 'HOUSEKEEPER_SQS_ENDPOINT',
   logLevel: 'POWERTOOLS_LOG_LEVEL',
@@ -148,7 +150,14 @@ export const DLQ_RETENTION_SECONDS = 14 * 24 * 3600;
 export const TIMEOUT_EARLY_SECONDS = 2;
 
 /** Memory of each function, MB. */
-export const FUNCTION_MEMORY_MB = { planner: 512, executor: 512 } as const;
+export const FUNCTION_MEMORY_MB = { planner: 512, executor: 512, api: 512 } as const;
+
+/**
+ * The API function's timeout: well above a claim's few DynamoDB round trips, and well below the
+ * time an idempotency key stays held by a request in progress (`IDEMPOTENCY_DEFAULTS`, 60 s), so
+ * that a retry after a timed-out attempt waits for it rather than running it twice.
+ */
+export const API_TIMEOUT_SECONDS = 15;
 
 /** The planner's timeout: below the lease TTL and below the interval, so two never overlap. */
 export function plannerTimeoutSeconds(

@@ -8,3 +8,9 @@ export interface PlannerWake {
   /** Requests a planner run; resolves once the request is made, not once the run is done. */
   wake(): Promise<void>;
 }
+
+/**
+ * Starts a planner run in another process (in AWS, an asynchronous invocation of the planner
+ * function); resolves once it is started, not once it is done.
+ */
+export type PlannerStarter = () => Promise<void>;
