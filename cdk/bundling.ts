@@ -12,6 +12,7 @@ export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const ENTRY_POINTS = {
   planner: join(PROJECT_ROOT, 'functions', 'planner.ts'),
   executor: join(PROJECT_ROOT, 'functions', 'executor.ts'),
+  api: join(PROJECT_ROOT, 'functions', 'api.ts'),
 } as const;
 
 /** The exported handler of every entry point. */

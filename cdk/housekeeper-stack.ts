@@ -8,6 +8,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { STACK_OUTPUTS, type StackOutput } from '../lib/config/stack-outputs.ts';
+import { ClaimsApi } from './claims-api.ts';
 import { CloudCredentials } from './cloud-credentials.ts';
 import type { FunctionVpcPlacement } from './housekeeper-function.ts';
 import { Monitoring } from './monitoring.ts';
@@ -32,6 +33,8 @@ export class HousekeeperStack extends Stack {
   readonly tasks: TaskExecution;
   /** Schedule and planner. */
   readonly planning: PlannerSchedule;
+  /** The claims API and the policy its callers attach. */
+  readonly api: ClaimsApi;
   /** Alarms and dashboard. */
   readonly monitoring: Monitoring;
 
@@ -77,11 +80,19 @@ export class HousekeeperStack extends Stack {
       queues: this.tasks,
       ...logs,
     });
+    this.api = new ClaimsApi(this, 'ClaimsApi', {
+      config,
+      table: this.poolTable,
+      queues: this.tasks,
+      planner: this.planning.planner.function,
+      ...logs,
+    });
     this.monitoring = new Monitoring(this, 'Monitoring', {
       config,
       pools: config.pools.map((p) => p.name),
       planner: this.planning.planner.function,
       executor: this.tasks.executor.function,
+      api: this.api.api.function,
       taskQueue: this.tasks.queue,
       taskDeadLetterQueue: this.tasks.deadLetterQueue,
       scheduleDeadLetterQueue: this.planning.deadLetterQueue,
@@ -97,6 +108,14 @@ export class HousekeeperStack extends Stack {
     output('deadLetterQueueUrl', this.tasks.deadLetterQueue.queueUrl, "the task queue's DLQ");
     output('plannerFunctionName', this.planning.planner.function.functionName, 'the planner');
     output('executorFunctionName', this.tasks.executor.function.functionName, 'the executor');
+    // The function URL itself is not an output: read it with `aws lambda get-function-url-config`
+    // (the CLI does), so that a stack whose URL is recreated needs no new output.
+    output('apiFunctionName', this.api.api.function.functionName, 'the claims API function');
+    output(
+      'apiInvokePolicyArn',
+      this.api.invokePolicy.managedPolicyArn,
+      "attach to a caller's role to let it call the claims API",
+    );
     output('alarmTopicArn', this.monitoring.topic.topicArn, 'subscribe here to the alarms');
     output('dashboardName', this.monitoring.dashboard.dashboardName, 'the CloudWatch dashboard');
     if (this.credentials) {

@@ -32,7 +32,12 @@ export const RUNBOOK_SECTIONS = {
   CredentialsRefused: 'cloud-credentials-refused',
   CloudUnavailable: 'cloud-apis-unavailable',
   AmphoraeNeedOperator: 'amphorae-waiting-for-an-operator',
+  ApiServerErrors: 'claims-api-answering-5xx',
+  ApiSlow: 'claims-api-slow',
 } as const;
+
+/** The claims API's p99 latency above which {@link RUNBOOK_SECTIONS.ApiSlow} fires, ms. */
+export const API_LATENCY_P99_LIMIT_MS = 2_000;
 
 /** An alarm's id. */
 export type AlarmId = keyof typeof RUNBOOK_SECTIONS;
@@ -47,6 +52,8 @@ export interface MonitoringProps {
   readonly planner: lambda.IFunction;
   /** The executor function. */
   readonly executor: lambda.IFunction;
+  /** The claims API function (its function URL's metrics). */
+  readonly api: lambda.IFunction;
   /** The task queue. */
   readonly taskQueue: sqs.IQueue;
   /** The task queue's DLQ. */
@@ -231,6 +238,23 @@ export class Monitoring extends Construct {
         }),
         atLeastOnce,
       ),
+      ApiServerErrors: alarm(
+        'ApiServerErrors',
+        'The claims API answered 5xx: an unexpected error in the handler (logged with its stack), a timeout, or the function failing to start.',
+        props.api.metric('Url5xxCount', { ...period5, statistic: 'Sum' }),
+        atLeastOnce,
+      ),
+      ApiSlow: alarm(
+        'ApiSlow',
+        `The claims API's p99 latency stayed above ${API_LATENCY_P99_LIMIT_MS} ms for 15 minutes: DynamoDB throttling or contention on a hot zone's counters, or cold starts.`,
+        props.api.metric('UrlRequestLatency', { ...period5, statistic: 'p99' }),
+        {
+          threshold: API_LATENCY_P99_LIMIT_MS,
+          operator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 3,
+          missing: cw.TreatMissingData.NOT_BREACHING,
+        },
+      ),
     };
 
     this.dashboard = this.buildDashboard(props);
@@ -394,6 +418,31 @@ export class Monitoring extends Construct {
             ),
       );
     }
+    const api = props.api;
+    dashboard.addWidgets(
+      graph(
+        'claims API: requests and answers',
+        [
+          api.metric('UrlRequestCount', { ...period5, statistic: 'Sum', label: 'requests' }),
+          api.metric('Url4xxCount', { ...period5, statistic: 'Sum', label: '4xx' }),
+          api.metric('Url5xxCount', { ...period5, statistic: 'Sum', label: '5xx' }),
+          search('ApiClaim', 'claims served'),
+          search('ApiNoSpare', 'claims refused (no spare)'),
+        ],
+        { width: 12 },
+      ),
+      graph(
+        'claims API: latency',
+        [
+          api.metric('UrlRequestLatency', { ...period5, statistic: 'p50', label: 'p50' }),
+          api.metric('UrlRequestLatency', { ...period5, statistic: 'p99', label: 'p99' }),
+        ],
+        {
+          width: 12,
+          leftAnnotations: [{ value: API_LATENCY_P99_LIMIT_MS, label: 'alarm (p99)' }],
+        },
+      ),
+    );
     const group = props.scheduleGroup;
     dashboard.addWidgets(
       graph(

@@ -56,6 +56,11 @@ export function acknowledgements(stack: HousekeeperStack): Array<[IConstruct, Ac
     reason:
       "The executor is invoked only by its SQS event source, never asynchronously; failed tasks reach the task queue's DLQ through its redrive policy (maxReceiveCount = task_max_attempts), which is alarmed.",
   });
+  on(stack.api.api.function, ...RUNTIME, {
+    id: 'Serverless::Serverless-LambdaDLQ',
+    reason:
+      'The claims API is invoked synchronously through its function URL and answers every request itself (errors as 4xx/5xx, alarmed by ApiServerErrors); a DLQ only receives failed asynchronous invocations, which it never has.',
+  });
   on(stack.tasks.eventSource, {
     id: 'Serverless::Serverless-LambdaEventSourceMappingDestination',
     reason:

@@ -8,6 +8,8 @@ export const STACK_OUTPUTS = {
   deadLetterQueueUrl: 'TaskDeadLetterQueueUrl',
   plannerFunctionName: 'PlannerFunctionName',
   executorFunctionName: 'ExecutorFunctionName',
+  apiFunctionName: 'ApiFunctionName',
+  apiInvokePolicyArn: 'ApiInvokePolicyArn',
   alarmTopicArn: 'AlarmTopicArn',
   dashboardName: 'DashboardName',
   credentialsSecretArn: 'CredentialsSecretArn',

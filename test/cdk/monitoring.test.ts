@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { emittedDimensionNames, POWERTOOLS_SERVICE_DIMENSION } from '../../cdk/metrics.ts';
-import { RUNBOOK_SECTIONS } from '../../cdk/monitoring.ts';
+import { API_LATENCY_P99_LIMIT_MS, RUNBOOK_SECTIONS } from '../../cdk/monitoring.ts';
 import {
   METRICS,
   METRICS_NAMESPACE,
@@ -101,6 +101,37 @@ describe.each(['noop', 'everything'] as const)('the alarms of the %s stack', (va
     expect(p.Statistic).toBe('Minimum');
   });
 
+  it("watch the claims API's function URL: any 5xx in five minutes, p99 above the limit for 15 minutes", () => {
+    const api = Object.entries(s.json.Resources).find(
+      ([, r]) =>
+        r.Type === 'AWS::Lambda::Function' &&
+        String(r.Metadata?.['aws:cdk:path']).includes('/ClaimsApi/Api/'),
+    )![0];
+    const byId = (id: string) => alarms(s).find(([, a]) => alarmId(s, a) === id)![1];
+    const errors = byId('ApiServerErrors');
+    expect(errors).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Url5xxCount',
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: api } }],
+    });
+    const slow = byId('ApiSlow');
+    expect(slow).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'UrlRequestLatency',
+      ExtendedStatistic: 'p99',
+      Period: 300,
+      EvaluationPeriods: 3,
+      Threshold: API_LATENCY_P99_LIMIT_MS,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: api } }],
+    });
+  });
+
   it('watch the Scheduler in the schedule group of this stack', () => {
     const [[, schedule]] = resourcesOf(s.json, 'AWS::Scheduler::Schedule') as [[string, Json]];
     const scheduler = alarms(s).filter(([, p]) => p.Namespace === 'AWS/Scheduler');
@@ -143,6 +174,8 @@ describe.each(['noop', 'everything'] as const)('the dashboard of the %s stack', 
       'executor: invocations, errors, throttles',
       'planner: duration',
       'executor: duration',
+      'claims API: requests and answers',
+      'claims API: latency',
       'Scheduler',
       'Alarms',
     ]) {

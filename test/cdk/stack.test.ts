@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { API_INDEXES } from '../../cdk/claims-api.ts';
 import { PLANNER_INDEXES, SCHEDULE_INPUT } from '../../cdk/planner-schedule.ts';
 import { executorRuntimeFromEnv } from '../../functions/executor-runtime.ts';
 import { plannerRuntimeFromEnv } from '../../functions/planner-runtime.ts';
@@ -32,7 +33,10 @@ import { type Json, resourcesOf, type Synthesized, synth, type Variant } from '.
 const ALL: Variant[] = ['noop', 'openstack', 'everything', 'importedArn'];
 
 /** The function whose `aws:cdk:path` contains `part` (`Planner` or `Executor`). */
-function fn(s: Synthesized, part: 'Planner' | 'Executor'): [string, Record<string, Json>] {
+/** The functions of the stack, by the construct id in their path. */
+type FunctionPart = 'Planner' | 'Executor' | 'Api';
+
+function fn(s: Synthesized, part: FunctionPart): [string, Record<string, Json>] {
   const found = Object.entries(s.json.Resources).find(
     ([, r]) =>
       r.Type === 'AWS::Lambda::Function' &&
@@ -312,6 +316,12 @@ describe('the optional VPC', () => {
   });
 });
 
+/** Every statement of a role's inline policies, as written. */
+function statementsOfRole(s: Synthesized, roleId: string): Json[] {
+  const role = s.json.Resources[roleId]!.Properties!;
+  return (role.Policies ?? []).flatMap((p: Json) => p.PolicyDocument.Statement);
+}
+
 /** Every statement of a role's inline policies as `action -> resources` (placeholders for tokens). */
 function grants(s: Synthesized, roleId: string): Record<string, string[]> {
   const role = s.json.Resources[roleId]!.Properties!;
@@ -341,7 +351,7 @@ function describeResource(s: Synthesized, r: Json): string {
   return JSON.stringify(r);
 }
 
-function roleOf(s: Synthesized, part: 'Planner' | 'Executor'): string {
+function roleOf(s: Synthesized, part: FunctionPart): string {
   return fn(s, part)[1].Role['Fn::GetAtt'][0];
 }
 
@@ -423,7 +433,63 @@ describe.each(ALL)('least privilege in the %s stack', (variant) => {
     });
   });
 
-  it('has no wildcard action, no Scan, no managed policy and no policy outside its roles', () => {
+  it('grants the claims API its records, claims, idempotency records and the run request, the task queue, waking the planner, its own logs', () => {
+    expect(grants(s, roleOf(s, 'Api'))).toStrictEqual({
+      'logs:CreateLogStream': ['AWS::Logs::LogGroup'],
+      'logs:PutLogEvents': ['AWS::Logs::LogGroup'],
+      'dynamodb:GetItem': [TABLE],
+      'dynamodb:BatchGetItem': [TABLE],
+      'dynamodb:PutItem': [TABLE],
+      'dynamodb:UpdateItem': [TABLE],
+      'dynamodb:DeleteItem': [TABLE],
+      'dynamodb:ConditionCheckItem': [TABLE],
+      'dynamodb:Query': [
+        TABLE,
+        ...API_INDEXES.map((index) => `${TABLE}/index/${index.indexName}`),
+      ].sort(),
+      'sqs:SendMessage': ['AWS::SQS::Queue'],
+      'lambda:InvokeFunction': ['AWS::Lambda::Function'],
+    });
+    const wake = statementsOfRole(s, roleOf(s, 'Api')).find((st) =>
+      [st.Action].flat().includes('lambda:InvokeFunction'),
+    );
+    expect(wake.Resource).toStrictEqual({ 'Fn::GetAtt': [fn(s, 'Planner')[0], 'Arn'] });
+  });
+
+  it("serves the claims API on a function URL that only SigV4 callers reach, and offers callers' roles one policy for it", () => {
+    const [apiId] = fn(s, 'Api');
+    const urls = resourcesOf(s.json, 'AWS::Lambda::Url');
+    expect(urls).toHaveLength(1);
+    expect(urls[0]![1]).toMatchObject({
+      AuthType: 'AWS_IAM',
+      TargetFunctionArn: { 'Fn::GetAtt': [apiId, 'Arn'] },
+    });
+    const policies = resourcesOf(s.json, 'AWS::IAM::ManagedPolicy');
+    expect(policies).toHaveLength(1);
+    const api = { 'Fn::GetAtt': [apiId, 'Arn'] };
+    expect(policies[0]![1].PolicyDocument.Statement).toStrictEqual([
+      {
+        Sid: 'CallClaimsApi',
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunctionUrl',
+        Resource: api,
+        Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+      },
+      {
+        Sid: 'CallClaimsApiThroughUrl',
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: api,
+        Condition: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
+      },
+    ]);
+    // Not attached to anything of the stack: it is for the callers' roles.
+    expect(policies[0]![1].Roles).toBeUndefined();
+    expect(s.json.Outputs?.ApiInvokePolicyArn?.Value).toStrictEqual({ Ref: policies[0]![0] });
+    expect(s.json.Outputs?.ApiFunctionName?.Value).toStrictEqual({ Ref: apiId });
+  });
+
+  it("has no wildcard action, no Scan, no managed policy on its roles and no policy outside them but the callers' one", () => {
     const actions = resourcesOf(s.json, 'AWS::IAM::Role').flatMap(([, r]) =>
       (r.Policies ?? []).flatMap((p: Json) =>
         p.PolicyDocument.Statement.flatMap((st: Json) => [st.Action].flat()),
@@ -435,11 +501,15 @@ describe.each(ALL)('least privilege in the %s stack', (variant) => {
       expect(r.ManagedPolicyArns, id).toBeUndefined();
     }
     expect(resourcesOf(s.json, 'AWS::IAM::Policy')).toStrictEqual([]);
-    expect(resourcesOf(s.json, 'AWS::IAM::ManagedPolicy')).toStrictEqual([]);
+    expect(
+      resourcesOf(s.json, 'AWS::IAM::ManagedPolicy').map(([, p]) =>
+        String(p.Description).startsWith('amphora-housekeeper: call the claims API'),
+      ),
+    ).toStrictEqual([true]);
   });
 
   it("scopes each function's logs permissions to its own log group", () => {
-    for (const part of ['Planner', 'Executor'] as const) {
+    for (const part of ['Planner', 'Executor', 'Api'] as const) {
       const [, p] = fn(s, part);
       const role = s.json.Resources[roleOf(s, part)]!.Properties!;
       const logs = role.Policies[0].PolicyDocument.Statement.find((st: Json) =>

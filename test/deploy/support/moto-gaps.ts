@@ -15,6 +15,8 @@ export const MOTO_UNCREATED_TYPES: Readonly<Record<string, string>> = {
   'AWS::SNS::TopicPolicy': 'no topic policies (the SSL-only policy) in moto CloudFormation',
   'AWS::Lambda::EventInvokeConfig':
     "no asynchronous invocation config (the planner's retries 0, maximum event age)",
+  'AWS::Lambda::Url':
+    "no function URLs in moto CloudFormation (Tier 2 serves the claims API's URL itself)",
 };
 
 /**
