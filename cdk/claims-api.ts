@@ -70,26 +70,19 @@ export class ClaimsApi extends Construct {
         [ENV.plannerFunctionName]: props.planner.functionName,
       },
       statements: [
-        // Records by id (GetItem), the pool state (Query on the table), spares and the preserved
-        // queue (Query on the indexes), claims and transitions (UpdateItem and a transaction with
-        // ConditionCheckItem), idempotency records (PutItem, UpdateItem, DeleteItem), the run
-        // request on the lease item (UpdateItem).
+        // Records by id (GetItem, BatchGetItem), the pool state (Query on the table), spares and
+        // the preserved queue (Query on the indexes), claims and transitions (UpdateItem, PutItem
+        // in transactions), idempotency records (PutItem, UpdateItem, DeleteItem), the run
+        // request on the lease item (UpdateItem). No ConditionCheckItem: the API commits nothing
+        // under the planner's lease.
         ...props.table.statements(
           'PoolTable',
-          [
-            'GetItem',
-            'BatchGetItem',
-            'Query',
-            'PutItem',
-            'UpdateItem',
-            'DeleteItem',
-            'ConditionCheckItem',
-          ],
+          ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
           { queryIndexes: API_INDEXES },
         ),
         new iam.PolicyStatement({
           sid: 'SendTasks',
-          // A release of an amphora whose task is lost sends its REMOVE again.
+          // A release or a failure report sends its transition's task (a REMOVE, a PRESERVE).
           actions: ['sqs:SendMessage'],
           resources: [props.queues.queue.queueArn],
         }),

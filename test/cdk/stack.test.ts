@@ -442,7 +442,6 @@ describe.each(ALL)('least privilege in the %s stack', (variant) => {
       'dynamodb:PutItem': [TABLE],
       'dynamodb:UpdateItem': [TABLE],
       'dynamodb:DeleteItem': [TABLE],
-      'dynamodb:ConditionCheckItem': [TABLE],
       'dynamodb:Query': [
         TABLE,
         ...API_INDEXES.map((index) => `${TABLE}/index/${index.indexName}`),

@@ -10,11 +10,18 @@ import {
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { GetRoleCommand, GetRolePolicyCommand, ListRolePoliciesCommand } from '@aws-sdk/client-iam';
+import {
+  GetPolicyCommand,
+  GetPolicyVersionCommand,
+  GetRoleCommand,
+  GetRolePolicyCommand,
+  ListRolePoliciesCommand,
+} from '@aws-sdk/client-iam';
 import { GetFunctionCommand, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ENV } from '../../lib/config/deployment.ts';
+import { STACK_OUTPUTS } from '../../lib/config/stack-outputs.ts';
 import {
   type Clients,
   clientsFor,
@@ -112,7 +119,8 @@ describe.each(variants)('the %s deployment', (variant) => {
   it('deployed each function with the runtime settings, role and environment of the template', async () => {
     const d = deployed[variant];
     const functions = ofType(d, 'AWS::Lambda::Function');
-    expect(functions).toHaveLength(2);
+    // The planner, the executor and the claims API.
+    expect(functions).toHaveLength(3);
     for (const [id, props] of functions) {
       // Act
       const { Configuration: c } = await clients.lambda.send(
@@ -256,7 +264,8 @@ describe.each(variants)('the %s deployment', (variant) => {
   it("gave every role exactly the template's trust policy and inline policies", async () => {
     const d = deployed[variant];
     const roles = ofType(d, 'AWS::IAM::Role');
-    expect(roles).toHaveLength(3);
+    // One per function, and the Scheduler's.
+    expect(roles).toHaveLength(4);
     for (const [id, props] of roles) {
       // Act
       const roleName = d.resolver.physicalId(id);
@@ -282,6 +291,30 @@ describe.each(variants)('the %s deployment', (variant) => {
         await d.resolver.resolve(props.AssumeRolePolicyDocument),
       );
     }
+  });
+});
+
+describe.each(variants)('the %s deployment, for callers of the claims API', (variant) => {
+  it('offers the managed policy with exactly the template document, attached to none of its roles', async () => {
+    // Prepare
+    const d = deployed[variant];
+    const [[id, props]] = ofType(d, 'AWS::IAM::ManagedPolicy') as [
+      [string, Record<string, unknown>],
+    ];
+    const arn = d.resolver.physicalId(id);
+
+    // Act
+    const { Policy } = await clients.iam.send(new GetPolicyCommand({ PolicyArn: arn }));
+    const { PolicyVersion } = await clients.iam.send(
+      new GetPolicyVersionCommand({ PolicyArn: arn, VersionId: Policy!.DefaultVersionId! }),
+    );
+
+    // Assess
+    expect(arn).toBe(tier[variant].outputs[STACK_OUTPUTS.apiInvokePolicyArn]);
+    expect(policyDocument(PolicyVersion!.Document!)).toStrictEqual(
+      await d.resolver.resolve(props.PolicyDocument),
+    );
+    expect(Policy!.AttachmentCount).toBe(0);
   });
 });
 

@@ -22,11 +22,17 @@ import {
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../cdk/bundling.ts';
+import { ApiError, HousekeeperApiClient } from '../../lib/api/client.ts';
 import type { PoolStatus } from '../../lib/app/pool-status.ts';
 import { METRICS_NAMESPACE } from '../../lib/config/deployment.ts';
 import { STACK_OUTPUTS } from '../../lib/config/stack-outputs.ts';
 import { encodeTask, TASK_SCHEMA_VERSION } from '../../lib/domain/tasks.ts';
-import { MOTO_ACCOUNT, MOTO_REGION, motoEnvironment } from '../../scripts/deploy/moto.ts';
+import {
+  MOTO_ACCOUNT,
+  MOTO_CREDENTIALS,
+  MOTO_REGION,
+  motoEnvironment,
+} from '../../scripts/deploy/moto.ts';
 import {
   type Clients,
   clientsFor,
@@ -38,6 +44,7 @@ import {
   unpackFunctionCode,
 } from './support/deployed-stack.ts';
 import { EventSourcePoller, type MappingSettings } from './support/event-source-poller.ts';
+import { AsyncInvokeFront, FunctionUrl, type KnownCaller } from './support/function-url.ts';
 import { allows, grantsOf, neededFor, recordedCalls, statementsOf } from './support/iam-check.ts';
 import { type EnvironmentOptions, ExecutionEnvironment } from './support/lambda-runtime.ts';
 import { NOOP_DEPLOYMENT } from './support/tier-config.ts';
@@ -52,9 +59,21 @@ let resolver: Resolver;
 let planner: ExecutionEnvironment;
 let executor: ExecutionEnvironment;
 let poller: EventSourcePoller;
+let api: ExecutionEnvironment;
+let apiUrl: FunctionUrl;
+let lambdaFront: AsyncInvokeFront;
 const environments: ExecutionEnvironment[] = [];
-const codeDirs: Record<'planner' | 'executor', string> = { planner: '', executor: '' };
-const deployed: Record<'planner' | 'executor', FunctionSetup> = {} as never;
+type Role = 'planner' | 'executor' | 'api';
+const codeDirs: Record<Role, string> = { planner: '', executor: '', api: '' };
+const deployed: Record<Role, FunctionSetup> = {} as never;
+
+/** The service that calls the claims API: moto's credentials, under a role name of its own. */
+const LOAD_BALANCER_SERVICE: KnownCaller = {
+  accessKeyId: MOTO_CREDENTIALS.accessKeyId,
+  secretAccessKey: MOTO_CREDENTIALS.secretAccessKey,
+  arn: `arn:aws:sts::${MOTO_ACCOUNT}:assumed-role/load-balancer-service/octavia`,
+  account: MOTO_ACCOUNT,
+};
 
 interface FunctionSetup {
   readonly logicalId: string;
@@ -83,7 +102,7 @@ function platformVariables(props: Record<string, unknown>): Record<string, strin
   };
 }
 
-async function setUpFunction(role: 'planner' | 'executor', outputKey: string) {
+async function setUpFunction(role: Role, outputKey: string) {
   const logicalId = logicalIdOfOutput(outputKey);
   const props = template.Resources[logicalId]!.Properties!;
   const { Configuration: c } = await clients.lambda.send(
@@ -110,11 +129,15 @@ async function setUpFunction(role: 'planner' | 'executor', outputKey: string) {
 }
 
 /** Where each function's AWS calls are recorded (record-aws-calls.cjs). */
-function callLog(role: 'planner' | 'executor'): string {
+function callLog(role: Role): string {
   return join(tier.workDir, `${role}-aws-calls.jsonl`);
 }
 
-async function startEnvironment(role: 'planner' | 'executor', handler?: string) {
+async function startEnvironment(
+  role: Role,
+  handler?: string,
+  overrides: Record<string, string> = {},
+) {
   const { options } = deployed[role];
   const env = await ExecutionEnvironment.start({
     codeDirectory: codeDirs[role],
@@ -124,7 +147,11 @@ async function startEnvironment(role: 'planner' | 'executor', handler?: string) 
       ...options.variables,
       NODE_OPTIONS: `${options.variables.NODE_OPTIONS ?? ''} --require ${RECORDER}`.trim(),
     },
-    platformVariables: { ...options.platformVariables, TIER2_AWS_CALL_LOG: callLog(role) },
+    platformVariables: {
+      ...options.platformVariables,
+      TIER2_AWS_CALL_LOG: callLog(role),
+      ...overrides,
+    },
     ...(handler ? { handler } : {}),
   });
   environments.push(env);
@@ -211,6 +238,7 @@ beforeAll(async () => {
   resolver = new Resolver(template, await stackResources(clients, stackName), clients);
   await setUpFunction('planner', STACK_OUTPUTS.plannerFunctionName);
   await setUpFunction('executor', STACK_OUTPUTS.executorFunctionName);
+  await setUpFunction('api', STACK_OUTPUTS.apiFunctionName);
   const [mapping0] = resourcesOfType('AWS::Lambda::EventSourceMapping');
   const mappingId = mapping0![0];
   const uuid = resolver.physicalId(mappingId);
@@ -226,6 +254,17 @@ beforeAll(async () => {
   maxReceiveCount = JSON.parse(Attributes!.RedrivePolicy!).maxReceiveCount;
   planner = await startEnvironment('planner');
   executor = await startEnvironment('executor');
+  // moto serves neither function URLs nor asynchronous invocations: loopback fronts do, as AWS
+  // does (support/function-url.ts); the API's Lambda client is pointed at the Invoke front.
+  lambdaFront = await AsyncInvokeFront.start();
+  api = await startEnvironment('api', undefined, {
+    AWS_ENDPOINT_URL_LAMBDA: lambdaFront.endpoint,
+  });
+  apiUrl = await FunctionUrl.start({
+    environment: () => api,
+    region: MOTO_REGION,
+    callers: [LOAD_BALANCER_SERVICE],
+  });
   poller = new EventSourcePoller({
     sqs: clients.sqs,
     queueUrl,
@@ -236,7 +275,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all(environments.map((e) => e.stop()));
+  await Promise.all([...environments.map((e) => e.stop()), apiUrl?.stop(), lambdaFront?.stop()]);
 });
 
 describe('a function started with a handler its package does not have', () => {
@@ -578,6 +617,159 @@ describe('the deployed stack, driven as AWS drives it', () => {
   });
 });
 
+/** The claims API's typed client, as another service holds it: SigV4 with its credentials. */
+function apiClient(options: { newKey?: () => string; secret?: string } = {}) {
+  return new HousekeeperApiClient({
+    baseUrl: apiUrl.url,
+    signing: {
+      region: MOTO_REGION,
+      credentials: {
+        accessKeyId: LOAD_BALANCER_SERVICE.accessKeyId,
+        secretAccessKey: options.secret ?? LOAD_BALANCER_SERVICE.secretAccessKey,
+      },
+    },
+    retries: 0,
+    ...(options.newKey ? { newKey: options.newKey } : {}),
+  });
+}
+
+/** Cycles until the pool holds its target of READY spares, the way the tier converged above. */
+async function converge(): Promise<void> {
+  const target = NOOP_DEPLOYMENT.config.spare_amphora_pool_size;
+  for (let i = 0; i < 10; i++) {
+    await poller.drain();
+    const report = await tick();
+    if (report.tasksSent === 0 && report.spareReady === target) return;
+  }
+  throw new Error('the pool did not converge');
+}
+
+/** Delivers the planner wakes the API asked for, and the tasks their cycles sent. */
+async function deliverWakes() {
+  const results = await lambdaFront.deliver(planner);
+  for (const r of results) expect(r.functionError, JSON.stringify(r.payload)).toBeUndefined();
+  await poller.drain();
+  return results.map((r) => r.payload as { status: string; tasksSent: number });
+}
+
+describe('another program, over the claims API of the deployed stack', () => {
+  it('claims a READY spare with the SigV4-signed typed client, and the claim wakes the planner once, which sends the replacement', async () => {
+    // Prepare
+    await converge();
+    const plannerName = tier.noop.outputs[STACK_OUTPUTS.plannerFunctionName]!;
+    const wakesBefore = lambdaFront.accepted.length;
+
+    // Act
+    const claimed = await apiClient().claim();
+    const wakes = lambdaFront.accepted.slice(wakesBefore);
+    const cycles = await deliverWakes();
+    const shown = await cli('show', '--target', 'aws', '--stack', stackName, claimed.id, '--json');
+
+    // Assess
+    expect(claimed).toMatchObject({ state: 'ALLOCATED', pool: 'default' });
+    expect(claimed.serverId).toEqual(expect.any(String));
+    expect(wakes).toStrictEqual([
+      {
+        functionName: plannerName,
+        payload: { source: 'amphora-housekeeper.wake', reason: 'api' },
+      },
+    ]);
+    expect(cycles).toHaveLength(1);
+    expect(cycles[0]).toMatchObject({ status: 'applied' });
+    expect(cycles[0]!.tasksSent).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id: claimed.id, state: 'ALLOCATED' });
+    expect((await apiClient().pools()).spares.target).toBe(
+      NOOP_DEPLOYMENT.config.spare_amphora_pool_size,
+    );
+  });
+
+  it('gives a claim retried with its idempotency key the same amphora, not a second one', async () => {
+    // Prepare
+    await converge();
+    const key = randomUUID();
+    const readyBefore = (await apiClient().pools()).states.READY;
+
+    // Act
+    const first = await apiClient({ newKey: () => key }).claim();
+    const retried = await apiClient({ newKey: () => key }).claim();
+
+    // Assess
+    expect(retried.id).toBe(first.id);
+    expect((await apiClient().pools()).states.READY).toBe(readyBefore - 1);
+    await deliverWakes();
+  });
+
+  it('hands an amphora back and reports another failed over the API: the first is removed, the second preserved', async () => {
+    // Prepare
+    await converge();
+    const client = apiClient();
+    const released = await client.claim();
+    const failed = await client.claim();
+
+    // Act
+    const afterRelease = await client.release(released.id);
+    const afterFailure = await client.fail(failed.id, 'health check failed (tier 2)');
+    await deliverWakes();
+    for (let i = 0; i < 3; i++) {
+      await tick();
+      await poller.drain();
+    }
+
+    // Assess
+    expect(afterRelease.state).toBe('PENDING_DELETE');
+    expect(afterFailure).toMatchObject({
+      state: 'ERROR',
+      failure: { message: 'health check failed (tier 2)' },
+    });
+    const gone = await client.get(released.id).then(
+      (a) => a.state,
+      (error: unknown) => (error instanceof ApiError ? error.status : error),
+    );
+    expect([404, 'DELETED']).toContain(gone);
+    expect((await client.get(failed.id)).state).toBe('PRESERVED');
+  });
+
+  it('answers a bad request with 400 naming the field, and an unknown id with 404 (its idempotency key freed)', async () => {
+    // Prepare
+    const client = apiClient();
+    const ready = (await client.pools()).states.READY;
+
+    // Act
+    const errors = await Promise.all([
+      client.claim({ zone: '' }).catch((e: unknown) => e),
+      client.get('no-such-amphora').catch((e: unknown) => e),
+      client.release('no-such-amphora').catch((e: unknown) => e),
+    ]);
+
+    // Assess
+    expect(errors[0]).toBeInstanceOf(ApiError);
+    expect((errors[0] as ApiError).status).toBe(400);
+    expect((errors[0] as ApiError).issues.map((i) => i.field)).toContain('body.zone');
+    expect(errors[1]).toBeInstanceOf(ApiError);
+    expect((errors[1] as ApiError).status).toBe(404);
+    expect(errors[2]).toBeInstanceOf(ApiError);
+    expect((errors[2] as ApiError).status).toBe(404);
+    expect((await client.pools()).states.READY).toBe(ready);
+  });
+
+  it('refuses an unsigned request and one signed with the wrong secret with 403, as an AWS_IAM URL does, before the function runs', async () => {
+    // Prepare
+    const invocationsBefore = apiUrl.requests.length;
+
+    // Act
+    const unsigned = await fetch(`${apiUrl.url}/pools`);
+    const wrong = await apiClient({ secret: 'not-the-secret' })
+      .pools()
+      .catch((e: unknown) => e);
+
+    // Assess
+    expect(unsigned.status).toBe(403);
+    expect(wrong).toBeInstanceOf(ApiError);
+    expect((wrong as ApiError).status).toBe(403);
+    expect(apiUrl.requests.slice(invocationsBefore).map((r) => r.status)).toStrictEqual([403, 403]);
+  });
+});
+
 /** The inline policy statements of a deployed role, read back from IAM. */
 async function roleStatements(functionLogicalId: string) {
   const roleId = (
@@ -609,7 +801,7 @@ const MAPPING_ACTIONS = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueu
  * granted (the path needs them) but are not required to be used here.
  */
 const UNDRIVEN_GRANTS: Record<
-  'planner' | 'executor',
+  Role,
   ReadonlyArray<{ action: string; index: string; why: string }>
 > = {
   planner: [
@@ -631,10 +823,17 @@ const UNDRIVEN_GRANTS: Record<
       why: 'a sweep that finds the counters drifted rebuilds them from every record; the tier keeps its counters true',
     },
   ],
+  api: [
+    {
+      action: 'dynamodb:Query',
+      index: 'byStateZone',
+      why: "a claim naming a zone lists that zone's READY spares; the tier's pool has no zones",
+    },
+  ],
 };
 
 describe('least privilege, from what the deployed code did (after the runs above)', () => {
-  it.each(['planner', 'executor'] as const)(
+  it.each(['planner', 'executor', 'api'] as const)(
     "authorizes every AWS call the %s made with its deployed role's policy, and uses every grant",
     async (role) => {
       // Prepare

@@ -87,6 +87,13 @@ export function neededFor(call: Recorded, region: string, account: string): Need
       },
     ];
   }
+  if (service === 'Lambda' && operation === 'Invoke') {
+    const fn = String(body.FunctionName);
+    const resource = fn.startsWith('arn:')
+      ? fn
+      : `arn:aws:lambda:${region}:${account}:function:${fn}`;
+    return [{ action: 'lambda:InvokeFunction', resource, call: name }];
+  }
   if (service === 'secretsmanager') {
     return [{ action: `secretsmanager:${operation}`, resource: String(body.SecretId), call: name }];
   }

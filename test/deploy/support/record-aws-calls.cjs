@@ -2,7 +2,8 @@
  * Preloaded into a function's runtime in Tier 2 (NODE_OPTIONS=--require), it observes and never
  * changes: every HTTP request the code makes with an `X-Amz-Target` (the AWS JSON protocols of
  * DynamoDB, SQS and Secrets Manager) is appended, with its body, to the file named by
- * TIER2_AWS_CALL_LOG, one JSON line each. The test then holds each call against the deployed
+ * TIER2_AWS_CALL_LOG, one JSON line each; so is every Lambda Invoke (a REST call, recorded as
+ * target `Lambda.Invoke` with the function it names). The test then holds each call against the deployed
  * role's policy.
  */
 const { appendFileSync } = require('node:fs');
@@ -11,6 +12,15 @@ const diagnostics = require('node:diagnostics_channel');
 const log = process.env.TIER2_AWS_CALL_LOG;
 if (log) {
   diagnostics.subscribe('http.client.request.created', ({ request }) => {
+    const invoke = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(request.path ?? '');
+    if (invoke) {
+      const FunctionName = decodeURIComponent(invoke[1]);
+      appendFileSync(
+        log,
+        `${JSON.stringify({ target: 'Lambda.Invoke', body: JSON.stringify({ FunctionName }) })}\n`,
+      );
+      return;
+    }
     const target = request.getHeader('x-amz-target');
     if (!target) return;
     const chunks = [];
