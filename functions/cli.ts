@@ -4,23 +4,19 @@
  * opens a stack (the local one, or a deployed one with `--target aws`) and calls the use cases.
  */
 import { readFileSync } from 'node:fs';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import tab from '@bomb.sh/tab/commander';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { createSpinner } from 'nanospinner';
 import { MemoryIdempotencyStore } from '../lib/adapters/memory/memory-idempotency-store.ts';
+import { HousekeeperApiClient } from '../lib/api/client.ts';
 import { checkPortFree } from '../lib/api/node-server.ts';
+import { apiDoor, inProcessDoor, type PoolDoor } from '../lib/api/pool-door.ts';
 import { consumeBatch } from '../lib/app/consume-messages.ts';
-import {
-  claimSpare,
-  DEACTIVATED_RESULTS,
-  deactivateMany,
-  flagFailed,
-  requestPreservation,
-  resolveAmphora,
-  retryFailed,
-} from '../lib/app/operator-actions.ts';
-import { poolStatus, statusLine, viewOf } from '../lib/app/pool-status.ts';
+import { DEACTIVATED_RESULTS, resolveAmphora, retryFailed } from '../lib/app/operator-actions.ts';
+import { statusLine, viewOf } from '../lib/app/pool-status.ts';
 import { runPlannerCycle } from '../lib/app/run-planner-cycle.ts';
+import { ENV } from '../lib/config/deployment.ts';
 import { ConfigError, ConfigSourceError, type HousekeeperConfig } from '../lib/config/schema.ts';
 import { AMPHORA_STATES, type AmphoraState, oldestFirst } from '../lib/domain/amphora.ts';
 import { viewDeadLetter } from '../lib/domain/dead-letters.ts';
@@ -186,6 +182,43 @@ async function open(opts: StackOptions, executors = false): Promise<OpenStack> {
       throw error;
     },
   );
+}
+
+/** The region of a Lambda function URL (`https://ID.lambda-url.REGION.on.aws`), if it is one. */
+function regionOfFunctionUrl(url: string): string | undefined {
+  return /\.lambda-url\.([a-z0-9-]+)\.on\.aws$/.exec(new URL(url).hostname)?.[1];
+}
+
+/**
+ * The door of claim, deactivate, flag, preserve and status: for a deployed stack the claims API
+ * (SigV4-signed with the default AWS credentials), as other services call it; locally the use
+ * cases in this process.
+ * @throws HousekeeperError when the deployed stack's API URL or region is unknown.
+ */
+function doorOf(s: OpenStack, opts: StackOptions, command: string): PoolDoor {
+  if (opts.target !== 'aws') return inProcessDoor(s);
+  if (opts.config !== undefined) {
+    throw new HousekeeperError(
+      `--config ${opts.config}: ${command} --target aws goes through the claims API, which runs with the deployed configuration; drop --config`,
+    );
+  }
+  if (!s.apiUrl) {
+    throw new HousekeeperError(
+      `${command} --target aws goes through the claims API, and its URL is unknown: name the stack with --stack (its API function's URL is read), or set ${ENV.apiUrl} (\`aws lambda get-function-url-config --function-name <ApiFunctionName output>\`)`,
+    );
+  }
+  const region =
+    regionOfFunctionUrl(s.apiUrl) ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (!region) {
+    throw new HousekeeperError(
+      `${ENV.apiUrl} = ${s.apiUrl}: not a Lambda function URL, so the signing region must come from AWS_REGION, which is not set`,
+    );
+  }
+  const client = new HousekeeperApiClient({
+    baseUrl: s.apiUrl,
+    signing: { region, credentials: defaultProvider() },
+  });
+  return apiDoor(client, s, s.apiUrl);
 }
 
 type Spinner = ReturnType<typeof createSpinner>;
@@ -441,7 +474,7 @@ stackCommand(
 ).action(async (opts) =>
   withStack(opts, async (s) => {
     const [status, depths] = await Promise.all([
-      poolStatus(s.store, s.config),
+      doorOf(s, opts, 'status').status(),
       s.deadLetters.depths(),
     ]);
     const queues = { tasks: depths.queue, deadLetter: depths.deadLetter };
@@ -629,7 +662,7 @@ stackCommand('claim', 'claim a READY spare for a load balancer (READY → ALLOCA
           `zone ${opts.zone} is not configured${zones.length > 0 ? ` (zones: ${zones.join(', ')})` : ' (this deployment requests no zone)'}`,
         );
       }
-      const claimed = await claimSpare(s, {
+      const claimed = await doorOf(s, opts, 'claim').claim({
         ...(opts.pool ? { pool: opts.pool } : {}),
         ...(opts.zone ? { zone: opts.zone } : {}),
       });
@@ -649,7 +682,7 @@ stackCommand('deactivate', 'hand amphorae back for removal (→ PENDING_DELETE)'
   .argument('<ids...>', 'amphora ids (or unique prefixes)')
   .action(async (ids: string[], opts) =>
     withStack(opts, async (s) => {
-      const results = await deactivateMany(s, ids);
+      const results = await doorOf(s, opts, 'deactivate').release(ids);
       if (opts.output !== 'table') {
         emit(
           opts,
@@ -679,7 +712,7 @@ stackCommand('flag', 'report an amphora as failed (→ ERROR); the planner prese
   .requiredOption('--reason <text>', 'what failed', nonEmpty('--reason'))
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
-      const r = await flagFailed(s, id, opts.reason);
+      const r = await doorOf(s, opts, 'flag').flag(id, opts.reason);
       emit(opts, recordJson(r), () => `${r.id}: ${r.state}`);
     }),
   );
@@ -688,7 +721,7 @@ stackCommand('preserve', 'ask for an amphora to be preserved for diagnosis (→ 
   .argument('<id>', 'amphora id (or a unique prefix)')
   .action(async (id: string, opts) =>
     withStack(opts, async (s) => {
-      const r = await requestPreservation(s, id);
+      const r = await doorOf(s, opts, 'preserve').preserve(id);
       emit(
         opts,
         recordJson(r),

@@ -59,6 +59,8 @@ export interface OpenStack extends Omit<LocalStack, 'driver' | 'source'> {
   readonly deadLetters: DeadLetterQueue;
   /** The claims API's idempotency records (in the pool table), where this stack serves the API. */
   readonly idempotency?: IdempotencyStore;
+  /** The claims API's URL, for a deployed stack whose URL is known (`HOUSEKEEPER_API_URL`). */
+  readonly apiUrl?: string;
   /** What the stack is, for messages: `local (running)`, `local`, `aws`. */
   readonly description: string;
   /** Whether an executor is consuming this stack's queue (a running local run or AWS). */
@@ -488,6 +490,7 @@ export function openAwsStack(options: {
     newId: randomUUID,
     logger: options.logger,
     metrics: noMetrics,
+    ...(env[ENV.apiUrl] ? { apiUrl: env[ENV.apiUrl] } : {}),
     description: `aws (table ${tableName})`,
     executorsRunning: true,
     close: async () => {

@@ -9,7 +9,12 @@ import {
   DescribeStacksCommand,
   type Output,
 } from '@aws-sdk/client-cloudformation';
-import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  GetFunctionConfigurationCommand,
+  GetFunctionUrlConfigCommand,
+  LambdaClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-lambda';
 import { ENV } from '../lib/config/deployment.ts';
 import { STACK_OUTPUTS, type StackOutput } from '../lib/config/stack-outputs.ts';
 import { HousekeeperError } from '../lib/domain/errors.ts';
@@ -38,8 +43,34 @@ function outputValue(outputs: readonly Output[], key: StackOutput, stackName: st
 }
 
 /**
+ * The claims API's function URL, from the stack's `ApiFunctionName` output; undefined for a
+ * stack without the API, or an API function without a URL (moto's CloudFormation creates none).
+ */
+async function apiUrlOf(
+  outputs: readonly Output[],
+  lambda: StackLookupClients['lambda'],
+  stackName: string,
+): Promise<string | undefined> {
+  const fn = outputs.find((o) => o.OutputKey === STACK_OUTPUTS.apiFunctionName)?.OutputValue;
+  if (!fn) return undefined;
+  try {
+    const { FunctionUrl } = await lambda.send(
+      new GetFunctionUrlConfigCommand({ FunctionName: fn }),
+    );
+    return FunctionUrl;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw new HousekeeperError(
+      `--stack ${stackName}: cannot read the function URL of the claims API ${fn} (${(error as Error).message})`,
+      { cause: error },
+    );
+  }
+}
+
+/**
  * The variables `--target aws` reads (`HOUSEKEEPER_TABLE_NAME`, `…_QUEUE_URL`, `…_DLQ_URL`,
- * `HOUSEKEEPER_CONFIG`), found from the stack named `stackName`.
+ * `HOUSEKEEPER_CONFIG`, and `HOUSEKEEPER_API_URL` when the stack's API has a URL), found from
+ * the stack named `stackName`.
  * @throws HousekeeperError when the stack or one of its outputs is missing.
  */
 export async function stackEnvironment(
@@ -73,10 +104,12 @@ export async function stackEnvironment(
       `--stack ${stackName}: the planner ${planner} has no ${ENV.config} in its environment`,
     );
   }
+  const apiUrl = await apiUrlOf(outputs, clients.lambda, stackName);
   return {
     [ENV.tableName]: tableName,
     [ENV.queueUrl]: queueUrl,
     [ENV.deadLetterQueueUrl]: deadLetterQueueUrl,
     [ENV.config]: config,
+    ...(apiUrl ? { [ENV.apiUrl]: apiUrl } : {}),
   };
 }

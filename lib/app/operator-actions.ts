@@ -226,10 +226,14 @@ export const DEACTIVATED_RESULTS: readonly string[] = [
   'already-deleted',
 ];
 
-/** Hands many amphorae back; one result per id, in order. Never throws for one bad id. */
+/**
+ * Hands many amphorae back; one result per id, in order. Never throws for one bad id. `release`
+ * makes the move of one whole id (the claims API's, for the CLI against a deployed stack).
+ */
 export async function deactivateMany(
   deps: OperatorDeps,
   amphoraIds: readonly string[],
+  release: (amphoraId: string) => Promise<unknown> = (id) => deactivate(deps, id),
 ): Promise<
   Array<{
     amphoraId: string;
@@ -249,7 +253,7 @@ export async function deactivateMany(
       } else if (!canTransition(record.state, 'PENDING_DELETE')) {
         results.push({ amphoraId: record.id, result: `cannot remove from ${record.state}` });
       } else {
-        await deactivate(deps, record.id);
+        await release(record.id);
         results.push({ amphoraId: record.id, result: 'scheduled' });
       }
     } catch (error) {

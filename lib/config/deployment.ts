@@ -19,6 +19,11 @@ export const ENV = {
   queueUrl: 'HOUSEKEEPER_QUEUE_URL',
   deadLetterQueueUrl: 'HOUSEKEEPER_DLQ_URL',
   credentialsSecretArn: 'HOUSEKEEPER_CREDENTIALS_SECRET_ARN',
+  /**
+   * The claims API's URL, for the CLI's `--target aws` (claim, deactivate, flag, preserve and
+   * status go through it); `--stack` reads it from the stack's API function.
+   */
+  apiUrl: 'HOUSEKEEPER_API_URL',
   /** The planner the API function wakes after a claim, a release or a failure report. */
   plannerFunctionName: 'HOUSEKEEPER_PLANNER_FUNCTION_NAME',
   dynamodbEndpoint: 'HOUSEKEEPER_DYNAMODB_ENDPOINT',

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../cdk/bundling.ts';
 import { ApiError, HousekeeperApiClient } from '../../lib/api/client.ts';
 import type { PoolStatus } from '../../lib/app/pool-status.ts';
-import { METRICS_NAMESPACE } from '../../lib/config/deployment.ts';
+import { ENV, METRICS_NAMESPACE } from '../../lib/config/deployment.ts';
 import { STACK_OUTPUTS } from '../../lib/config/stack-outputs.ts';
 import { encodeTask, TASK_SCHEMA_VERSION } from '../../lib/domain/tasks.ts';
 import {
@@ -174,13 +174,20 @@ function tickEvent(): unknown {
   return JSON.parse(filled);
 }
 
-/** Runs the CLI in a fresh process against the deployed stack. */
+/**
+ * Runs the CLI in a fresh process against the deployed stack. Its claim, deactivate, flag,
+ * preserve and status go through the claims API: moto has no function URL for `--stack` to
+ * find, so the loopback one is named in HOUSEKEEPER_API_URL.
+ */
 function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(
       process.execPath,
       ['--disable-warning=ExperimentalWarning', 'functions/cli.ts', ...args],
-      { cwd: PROJECT_ROOT, env: { ...process.env, ...motoEnvironment(tier) } },
+      {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, ...motoEnvironment(tier), [ENV.apiUrl]: apiUrl.url },
+      },
     );
     let stdout = '';
     let stderr = '';
@@ -654,7 +661,8 @@ async function deliverWakes() {
 
 describe('another program, over the claims API of the deployed stack', () => {
   it('claims a READY spare with the SigV4-signed typed client, and the claim wakes the planner once, which sends the replacement', async () => {
-    // Prepare
+    // Prepare: the wakes of the CLI's claims above (it goes through the API too) delivered.
+    await deliverWakes();
     await converge();
     const plannerName = tier.noop.outputs[STACK_OUTPUTS.plannerFunctionName]!;
     const wakesBefore = lambdaFront.accepted.length;

@@ -10,14 +10,19 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { executorRuntimeFromEnv } from '../../functions/executor-runtime.ts';
+import { openAwsStack } from '../../functions/local-stack.ts';
 import { DynamoDbCloudState } from '../../lib/adapters/dynamodb/dynamodb-cloud-state.ts';
+import { DynamoDbIdempotencyStore } from '../../lib/adapters/dynamodb/dynamodb-idempotency-store.ts';
 import { ManualClock } from '../../lib/adapters/memory/manual-clock.ts';
 import { SqsTaskConsumer } from '../../lib/adapters/sqs/sqs-task-consumer.ts';
+import { handleApiRequest } from '../../lib/api/handler.ts';
+import { serveApi } from '../../lib/api/node-server.ts';
 import { consumeBatch } from '../../lib/app/consume-messages.ts';
 import { UnavailableError } from '../../lib/domain/errors.ts';
 import { FAULT_RULES_MAX_AGE_MS, NoopDriver } from '../../lib/drivers/noop/noop-driver.ts';
 import { consoleLogger } from '../../lib/local/console-logger.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../lib/local/emulators.ts';
+import { InProcessWake } from '../../lib/local/local-api.ts';
 import { thisProcess } from '../../lib/local/local-owner.ts';
 import { noMetrics } from '../../lib/ports/telemetry.ts';
 import { startTestDynamo, startTestSqs } from '../support/aws.ts';
@@ -55,14 +60,15 @@ function housekeeper(...args: string[]) {
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
 /**
- * A "deployed stack" on fresh emulators: its table and queues, and the environment the CLI's
- * `--target aws` reads (as the stack's outputs would give it).
+ * A "deployed stack" on fresh emulators: its table and queues, its claims API (the handler the
+ * API function runs, on a loopback port, its planner wake run in-process) recording the requests
+ * it served, and the environment the CLI's `--target aws` reads (as `--stack` would find it).
  */
 async function deployedStack(config: Record<string, unknown>) {
   const [dynamo, sqs] = await Promise.all([startTestDynamo(), startTestSqs()]);
   const table = await dynamo.newTable();
   const urls = await sqs.newQueues();
-  const env = {
+  const stackEnv = {
     HOUSEKEEPER_TABLE_NAME: table,
     HOUSEKEEPER_QUEUE_URL: urls.queueUrl,
     HOUSEKEEPER_DLQ_URL: urls.deadLetterQueueUrl,
@@ -73,10 +79,33 @@ async function deployedStack(config: Record<string, unknown>) {
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
   };
-  const stop = async () => {
-    await Promise.all([dynamo.stop(), sqs.stop()]);
+  // The API runs in this process, as a Lambda would: its SDK clients read region and credentials
+  // from the process environment.
+  for (const name of ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const)
+    vi.stubEnv(name, stackEnv[name]);
+  const opened = openAwsStack({ env: stackEnv, logger: consoleLogger('error') });
+  const served: string[] = [];
+  const deps = {
+    ...opened,
+    idempotency: new DynamoDbIdempotencyStore({ client: dynamo.client, tableName: table }),
+    wake: new InProcessWake(opened),
   };
-  return { dynamo, sqs, table, urls, env, stop };
+  const api = await serveApi(
+    (request) => {
+      served.push(`${request.method} ${request.path}`);
+      return handleApiRequest(deps, request);
+    },
+    { port: 0 },
+  );
+  const env = { ...stackEnv, HOUSEKEEPER_API_URL: api.url };
+  const stop = async () => {
+    await api.close();
+    await deps.wake.settled();
+    await opened.close();
+    await Promise.all([dynamo.stop(), sqs.stop()]);
+    vi.unstubAllEnvs();
+  };
+  return { dynamo, sqs, table, urls, env, served, stop };
 }
 
 describe('housekeeper CLI on the local emulators', () => {
@@ -211,18 +240,91 @@ describe('housekeeper CLI on the local emulators', () => {
       const p5 = configFile('p5.json', { spare_amphora_pool_size: 5 });
       const five = await housekeeperWith(
         env,
-        'status',
-        '--target',
-        'aws',
-        '--json',
-        '--config',
-        p5,
+        ...['plan', '--target', 'aws', '--json', '--config', p5],
       );
-      expect(JSON.parse(five.stdout).spares).toEqual({ ready: 0, target: 5 });
+      expect(JSON.parse(five.stdout).spareTarget).toBe(5);
+      // The claims API runs with the deployed configuration: --config cannot change what it does.
+      const refused = await housekeeperWith(env, ...['status', '--target', 'aws', '--config', p5]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(
+        `--config ${p5}: status --target aws goes through the claims API, which runs with the deployed configuration`,
+      );
     } finally {
       await stop();
     }
   }, 120_000);
+
+  it('claims, flags, hands back and reads the status through the claims API with --target aws, as other services do', async () => {
+    // Prepare: two READY spares, booted by the deployed executor's runtime run here.
+    const { sqs, urls, env, served, stop } = await deployedStack({
+      spare_amphora_pool_size: 2,
+      check_initial_delay: 0,
+      noop: { boot_seconds: 0, boot_failure_rate: 0 },
+    });
+    try {
+      const aws = (...args: string[]) => housekeeperWith(env, ...args, '--target', 'aws');
+      const runtime = executorRuntimeFromEnv(env);
+      const logger = consoleLogger('error');
+      const deps = { ...runtime, driver: await runtime.driver(logger), logger, metrics: noMetrics };
+      const source = new SqsTaskConsumer({
+        client: sqs.client,
+        queueUrl: urls.queueUrl,
+        waitTimeSeconds: 1,
+      });
+      for (let i = 0; i < 6; i++) {
+        const status = JSON.parse((await aws('status', '--json')).stdout);
+        if (status.spares.ready === 2) break;
+        await aws('cycle');
+        while ((await consumeBatch(deps, source)).length > 0);
+      }
+      served.length = 0;
+
+      // Act
+      const first = await aws('claim', '--json');
+      const second = await aws('claim', '--json');
+      const a = JSON.parse(first.stdout);
+      const b = JSON.parse(second.stdout);
+      const flagged = await aws(
+        'flag',
+        b.id.slice(0, 8),
+        '--reason',
+        'health check failed',
+        '--json',
+      );
+      const released = await aws('deactivate', a.id, '--json');
+      const none = await aws('claim');
+      const status = await aws('status', '--json');
+      const unknownApi = await housekeeperWith(
+        { ...env, HOUSEKEEPER_API_URL: '' },
+        ...['claim', '--target', 'aws'],
+      );
+
+      // Assess
+      expect(first.code, first.stderr).toBe(0);
+      expect(a).toMatchObject({ state: 'ALLOCATED' });
+      expect(b).toMatchObject({ state: 'ALLOCATED' });
+      expect(b.id).not.toBe(a.id);
+      expect(JSON.parse(flagged.stdout)).toMatchObject({ id: b.id, state: 'ERROR' });
+      expect(JSON.parse(released.stdout)).toEqual([{ id: a.id, result: 'scheduled' }]);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain('no READY spare to claim');
+      expect(JSON.parse(status.stdout).spares.target).toBe(2);
+      expect(served).toEqual([
+        'POST /claims',
+        'POST /claims',
+        `POST /amphorae/${b.id}/failure`,
+        `POST /amphorae/${a.id}/release`,
+        'POST /claims',
+        'GET /pools',
+      ]);
+      expect(unknownApi.code).toBe(1);
+      expect(unknownApi.stderr).toContain(
+        'claim --target aws goes through the claims API, and its URL is unknown',
+      );
+    } finally {
+      await stop();
+    }
+  }, 180_000);
 
   it('dlq list shows a task the executor dead-lettered, dlq redrive sends it back, and an unknown id is refused', async () => {
     const { sqs, urls, env, stop } = await deployedStack({

@@ -8,7 +8,8 @@
  *   - A bare handler per function imports what that function's entry point does from npm, and
  *     nothing more: @aws-sdk/client-dynamodb and -sqs, @middy/core, the Powertools logger and
  *     metrics with their middlewares, and for the executor Powertools batch and, loaded on first
- *     use as the executor loads its OpenStack driver, @aws-sdk/client-secrets-manager. It builds
+ *     use as the executor loads its OpenStack driver, @aws-sdk/client-secrets-manager; for the
+ *     claims API also @aws-sdk/client-lambda (the planner wake) and zod (its schemas). It builds
  *     the clients and the Powertools objects at module scope as the real one does, and wraps a
  *     no-op in middy.
  *   - Cold import: a fresh `node` process per sample (the Node 22 of the `node` devDependency,
@@ -79,6 +80,29 @@ const BARE = {
     export const handler = middy(async (event, context) =>
       processPartialResponse(event, async () => { void dynamodb; void sqs; },
         new BatchProcessor(EventType.SQS), { context }))
+      .use(injectLambdaContext(logger))
+      .use(logMetrics(metrics, { captureColdStartMetric: true }));
+  `,
+  api: `
+    import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+    import { LambdaClient } from '@aws-sdk/client-lambda';
+    import { SQSClient } from '@aws-sdk/client-sqs';
+    import { Logger } from '@aws-lambda-powertools/logger';
+    import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+    import { Metrics } from '@aws-lambda-powertools/metrics';
+    import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+    import middy from '@middy/core';
+    import { z } from 'zod';
+    const dynamodb = new DynamoDBClient({ retryMode: 'standard' });
+    const sqs = new SQSClient({ retryMode: 'standard' });
+    const lambda = new LambdaClient({ retryMode: 'standard' });
+    const body = z.strictObject({ pool: z.string().optional(), zone: z.string().optional() });
+    const logger = new Logger({ serviceName: 'bare' });
+    const metrics = new Metrics({ namespace: 'Bare', serviceName: 'bare' });
+    export const handler = middy(async (event) => ({
+      statusCode: 200,
+      body: JSON.stringify({ ok: body.safeParse(JSON.parse(event.body ?? '{}')).success, c: !!dynamodb && !!sqs && !!lambda }),
+    }))
       .use(injectLambdaContext(logger))
       .use(logMetrics(metrics, { captureColdStartMetric: true }));
   `,
@@ -167,6 +191,7 @@ async function main(): Promise<void> {
   const functions: Record<FunctionName, string> = {
     planner: stack.getLogicalId(stack.planning.planner.function.node.defaultChild as CfnElement),
     executor: stack.getLogicalId(stack.tasks.executor.function.node.defaultChild as CfnElement),
+    api: stack.getLogicalId(stack.api.api.function.node.defaultChild as CfnElement),
   };
 
   const results: Record<string, unknown> = {};
