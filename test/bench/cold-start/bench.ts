@@ -92,7 +92,7 @@ const BARE = {
     import { Metrics } from '@aws-lambda-powertools/metrics';
     import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
     import middy from '@middy/core';
-    import { z } from 'zod';
+    import * as z from 'zod';
     const dynamodb = new DynamoDBClient({ retryMode: 'standard' });
     const sqs = new SQSClient({ retryMode: 'standard' });
     const lambda = new LambdaClient({ retryMode: 'standard' });
