@@ -11,7 +11,7 @@ import { ENV } from '../lib/config/env.ts';
 import { ConfigError } from '../lib/config/schema.ts';
 import type { IdempotencyStore } from '../lib/ports/idempotency-store.ts';
 import type { PlannerWake } from '../lib/ports/planner-wake.ts';
-import { type CoreRuntime, coreFromEnv, type Env } from './aws-runtime.ts';
+import { type CoreRuntime, coreFromEnv, type Env, runtimeOf } from './aws-runtime.ts';
 
 /** Everything the API handler uses within one execution environment. */
 export interface ApiRuntime extends CoreRuntime {
@@ -34,11 +34,7 @@ export function apiRuntimeFromEnv(env: Env): ApiRuntime {
   }
   const lambda = new LambdaClient({ retryMode: 'standard' });
   return {
-    config: core.config,
-    store: core.store,
-    queue: core.queue,
-    clock: core.clock,
-    newId: core.newId,
+    ...runtimeOf(core),
     idempotency: new DynamoDbIdempotencyStore({ client: core.dynamodb, tableName: core.tableName }),
     wake: new RemotePlannerWake({
       store: core.store,

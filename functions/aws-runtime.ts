@@ -39,6 +39,17 @@ export interface CoreParts extends CoreRuntime {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** The runtime part of the core, without the clients and names its root builds on. */
+export function runtimeOf(core: CoreParts): CoreRuntime {
+  return {
+    config: core.config,
+    store: core.store,
+    queue: core.queue,
+    clock: core.clock,
+    newId: core.newId,
+  };
+}
+
 function required(env: Env, name: string): string {
   const value = env[name];
   if (!value) {

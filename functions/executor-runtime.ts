@@ -9,7 +9,7 @@ import { ENV } from '../lib/config/env.ts';
 import { ConfigError } from '../lib/config/schema.ts';
 import type { AmphoraDriver } from '../lib/ports/amphora-driver.ts';
 import type { Logger } from '../lib/ports/telemetry.ts';
-import { type CoreRuntime, coreFromEnv, type Env } from './aws-runtime.ts';
+import { type CoreRuntime, coreFromEnv, type Env, runtimeOf } from './aws-runtime.ts';
 
 /** Everything the executor handler uses within one execution environment. */
 export interface ExecutorRuntime extends CoreRuntime {
@@ -43,11 +43,7 @@ export function executorRuntimeFromEnv(env: Env): ExecutorRuntime {
   };
   let driver: Promise<AmphoraDriver> | undefined;
   return {
-    config: core.config,
-    store: core.store,
-    queue: core.queue,
-    clock: core.clock,
-    newId: core.newId,
+    ...runtimeOf(core),
     consumer: new SqsTaskConsumer({ client: core.sqs, queueUrl: core.queueUrl }),
     driver: (logger) => {
       driver ??= build(logger).catch((error: unknown) => {

@@ -46,7 +46,8 @@ interface Pending {
 
 const RIC_ENTRY = createRequire(import.meta.url).resolve('aws-lambda-ric');
 
-function readBody(req: IncomingMessage): Promise<string> {
+/** A request's whole body, as text. */
+export function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     let body = '';
     req.setEncoding('utf8');
