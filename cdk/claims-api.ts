@@ -15,8 +15,6 @@
  * and no poller's latency (a stream adds up to a second before the first record is read), and it
  * coalesces on the same lease item the executor's wakes use. The schedule stays the safety net.
  */
-import { Duration } from 'aws-cdk-lib';
-import type * as cw from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -115,22 +113,6 @@ export class ClaimsApi extends Construct {
           conditions: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
         }),
       ],
-    });
-  }
-
-  /** Requests the URL answered 5xx (the function failed or answered 500), per five minutes. */
-  metricServerErrors(): cw.Metric {
-    return this.api.function.metric('Url5xxCount', {
-      statistic: 'Sum',
-      period: Duration.minutes(5),
-    });
-  }
-
-  /** The URL's request latency, p99, per five minutes. */
-  metricLatencyP99(): cw.Metric {
-    return this.api.function.metric('UrlRequestLatency', {
-      statistic: 'p99',
-      period: Duration.minutes(5),
     });
   }
 }

@@ -218,7 +218,7 @@ function doorOf(s: OpenStack, opts: StackOptions, command: string): PoolDoor {
     baseUrl: s.apiUrl,
     signing: { region, credentials: defaultProvider() },
   });
-  return apiDoor(client, s, s.apiUrl);
+  return apiDoor(client, s);
 }
 
 type Spinner = ReturnType<typeof createSpinner>;

@@ -21,8 +21,6 @@ import { ApiError, type HousekeeperApiClient } from './client.ts';
 
 /** What the CLI's pool actions need. */
 export interface PoolDoor {
-  /** Which door: `api` (the claims API at its URL) or `in-process`. */
-  readonly via: string;
   /** A READY spare, ALLOCATED; undefined when none is READY. */
   claim(options: { pool?: string; zone?: string }): Promise<AmphoraRecord | undefined>;
   /** Hands amphorae back (ids or unique prefixes); one result per id, as `deactivateMany`. */
@@ -46,7 +44,6 @@ export type InProcessDeps = OperatorDeps & {
 /** The use cases, in this process (the local stack). */
 export function inProcessDoor(deps: InProcessDeps): PoolDoor {
   return {
-    via: 'in-process',
     claim: (options) => claimSpare(deps, options),
     release: (ids) => deactivateMany(deps, ids),
     flag: (id, reason) => flagFailed(deps, id, reason),
@@ -59,7 +56,7 @@ export function inProcessDoor(deps: InProcessDeps): PoolDoor {
  * The claims API. Ids given as unique prefixes are resolved against the records first (the API
  * takes whole ids); what the API did is read back from the records for display.
  */
-export function apiDoor(client: HousekeeperApiClient, deps: OperatorDeps, where: string): PoolDoor {
+export function apiDoor(client: HousekeeperApiClient, deps: OperatorDeps): PoolDoor {
   const readBack = async (id: string): Promise<AmphoraRecord> => {
     const record = await deps.store.get(id);
     if (!record) throw new AmphoraNotFoundError(id);
@@ -67,7 +64,6 @@ export function apiDoor(client: HousekeeperApiClient, deps: OperatorDeps, where:
   };
   const whole = async (idOrPrefix: string) => (await resolveAmphora(deps.store, idOrPrefix)).id;
   return {
-    via: `the claims API at ${where}`,
     claim: async (options) => {
       try {
         return await readBack((await client.claim(options)).id);

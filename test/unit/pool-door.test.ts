@@ -37,7 +37,7 @@ function clientOf(h: Harness, requests: string[]): HousekeeperApiClient {
 
 const DOORS: ReadonlyArray<[string, (h: Harness, requests: string[]) => PoolDoor]> = [
   ['in-process', (h) => inProcessDoor(h.deps)],
-  ['the claims API', (h, requests) => apiDoor(clientOf(h, requests), h.deps, 'http://api')],
+  ['the claims API', (h, requests) => apiDoor(clientOf(h, requests), h.deps)],
 ];
 
 async function seeded(): Promise<Harness> {
@@ -118,7 +118,7 @@ describe('the claims API door', () => {
     const h = await seeded();
     await h.store.create(rec('ALLOCATED', { id: 'xyz-allocated-1' }));
     const requests: string[] = [];
-    const door = apiDoor(clientOf(h, requests), h.deps, 'http://api');
+    const door = apiDoor(clientOf(h, requests), h.deps);
 
     const flagged = await door.flag('xyz-alloc', 'failed');
 

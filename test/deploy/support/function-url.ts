@@ -240,7 +240,8 @@ export interface AsyncInvocation {
 export class AsyncInvokeFront {
   /** Every invocation accepted, delivered or not. */
   readonly accepted: AsyncInvocation[] = [];
-  private readonly waiting: AsyncInvocation[] = [];
+  /** How many of {@link accepted} have been delivered. */
+  private delivered = 0;
 
   /** Where Lambda's API listens: the invoking function's `AWS_ENDPOINT_URL_LAMBDA`. */
   readonly endpoint: string;
@@ -273,7 +274,6 @@ export class AsyncInvokeFront {
           payload: body === '' ? {} : JSON.parse(body),
         };
         front?.accepted.push(invocation);
-        front?.waiting.push(invocation);
         res.writeHead(202, { 'content-type': 'application/json' }).end('');
       });
     });
@@ -284,7 +284,8 @@ export class AsyncInvokeFront {
   /** Hands every waiting invocation to `environment`, in order, and returns their results. */
   async deliver(environment: ExecutionEnvironment): Promise<InvokeResult[]> {
     const results: InvokeResult[] = [];
-    for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
+    while (this.delivered < this.accepted.length) {
+      const next = this.accepted[this.delivered++]!;
       results.push(await environment.invoke(next.payload));
     }
     return results;
